@@ -1,0 +1,49 @@
+"""Every exception aim-core raises on purpose; each message says what to do next."""
+
+from __future__ import annotations
+
+
+class AimCoreError(Exception):
+    """Base class of every aim-core error."""
+
+
+class RepoError(AimCoreError):
+    """A repo path is missing, not a directory, or not an aim-core repo."""
+
+
+class RepoNotFoundError(RepoError):
+    """No aim-core repo exists at the given path."""
+
+
+class RunNotFoundError(AimCoreError, KeyError):
+    """No run with the given hash exists in the repo."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RunLockedError(AimCoreError):
+    """Another live process holds the run open for writing."""
+
+    def __init__(self, run_hash: str, host: str, pid: int) -> None:
+        self.run_hash, self.host, self.pid = run_hash, host, pid
+        super().__init__(
+            f"Run {run_hash} is open for writing by pid {pid} on host {host!r}. "
+            "Close it there first, open it with read_only=True, or start a new run."
+        )
+
+
+class RunCorruptedError(AimCoreError):
+    """A run file cannot be read."""
+
+
+class ReadOnlyRunError(AimCoreError):
+    """A write was attempted on a run opened with read_only=True."""
+
+
+class QueryError(AimCoreError, ValueError):
+    """An AimQL query is malformed or reaches outside the data."""
+
+
+class StorageError(AimCoreError):
+    """Points could not be written; raised only by close() or explicit flush()."""

@@ -1,0 +1,112 @@
+"""Convert run params to plain JSON values, and walk nested param paths."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+_JSON_SCALARS = (str, bool, int, float, type(None))
+
+
+def to_json(value: Any, path: str = "") -> Any:
+    """Return ``value`` as JSON-able data, converting common config types; else TypeError."""
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, Mapping) or _is_omegaconf(value):
+        return _mapping_to_json(_resolve_omegaconf(value), path)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [to_json(item, f"{path}[{i}]") for i, item in enumerate(items)]
+    if isinstance(value, enum.Enum):
+        return to_json(value.value, path)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if _is_namespace(value):
+        return _mapping_to_json(vars(value), path)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _mapping_to_json(dataclasses.asdict(value), path)
+    if type(value).__module__ == "numpy" or hasattr(value, "dtype"):
+        return _numpy_to_json(value, path)
+    raise TypeError(
+        f"Param {path or '<root>'} has type {type(value).__name__}, which aim-core cannot store. "
+        "Use JSON values (None, bool, int, float, str, list, dict with str keys), or convert it "
+        "first, e.g. str(value)."
+    )
+
+
+def _mapping_to_json(mapping: Mapping, path: str) -> dict[str, Any]:
+    out = {}
+    for key, item in mapping.items():
+        if isinstance(key, enum.Enum):
+            key = key.value
+        if not isinstance(key, str):
+            raise TypeError(f"Param keys must be str; {path or '<root>'} has key {key!r}")
+        out[key] = to_json(item, f"{path}.{key}" if path else key)
+    return out
+
+
+def _numpy_to_json(value: Any, path: str) -> Any:
+    if hasattr(value, "tolist"):
+        return to_json(value.tolist(), path)
+    if hasattr(value, "item"):
+        return to_json(value.item(), path)
+    raise TypeError(f"Param {path} has type {type(value).__name__}, which aim-core cannot store.")
+
+
+def _is_namespace(value: Any) -> bool:
+    argparse = sys.modules.get("argparse")  # a Namespace exists only once argparse is loaded
+    return argparse is not None and isinstance(value, argparse.Namespace)
+
+
+def _is_omegaconf(value: Any) -> bool:
+    return type(value).__module__.startswith("omegaconf")
+
+
+def _resolve_omegaconf(value: Any) -> Any:
+    if not _is_omegaconf(value):
+        return value
+    from omegaconf import OmegaConf  # only present when the user already uses it
+
+    return OmegaConf.to_container(value, resolve=True)
+
+
+def normalize_path(key: Any) -> tuple[str, ...]:
+    """Turn ``"a"`` or ``("a", "b")`` into a tuple path of str keys."""
+    path = key if isinstance(key, tuple) else (key,)
+    if not path or not all(isinstance(part, str) for part in path):
+        raise TypeError(f"Param keys must be str or a tuple of str, got {key!r}")
+    return path
+
+
+def get_path(params: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """Return the value at ``path``; KeyError when any part is missing."""
+    node: Any = params
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(path if len(path) > 1 else path[0])
+        node = node[part]
+    return node
+
+
+def set_path(params: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path``, creating (or replacing non-dict) parents."""
+    node = params
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def del_path(params: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Delete the value at ``path``; KeyError when missing."""
+    get_path(params, path)
+    node = params
+    for part in path[:-1]:
+        node = node[part]
+    del node[path[-1]]

@@ -1,0 +1,279 @@
+"""AimQL queries over a repo's catalog: ``query_runs`` and ``query_metrics`` and their results.
+
+The query is compiled once (:mod:`aim_core.query_validate`) and evaluated per run on the
+catalog entry alone, so no run file is opened while filtering. A metric query tests its
+``run``-only terms once per run and the rest once per sequence summary; the result opens
+only the matching runs, and their points load when first read.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import QueryError, RunCorruptedError, RunNotFoundError
+from .query_eval import RunView
+from .query_validate import CompiledQuery, compile_query
+
+if TYPE_CHECKING:
+    from .repo import Repo
+    from .run import Run
+    from .sequence import Metric
+
+__all__ = ["MetricCollection", "RunCollection", "RunMatch", "compile_query", "query_metrics",
+           "query_runs"]
+
+Entry = dict[str, Any]
+
+
+def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True) -> RunCollection:
+    """Return the runs whose catalog entry matches the AimQL expression ``q``.
+
+    Damaged runs are skipped with one warning unless ``skip_corrupted`` is False
+    (listings show them with status ``corrupted``).
+    """
+    compiled = compile_query(q or "", allow_metric=False)
+    matches = [RunMatch(repo, run_hash, entry)
+               for run_hash, entry, view in _candidates(repo, compiled, skip_corrupted)
+               if _test(compiled.test, view, None, run_hash)]
+    if skip_corrupted:
+        matches = _drop_damaged(matches)
+    return RunCollection(matches)
+
+
+def query_metrics(repo: Repo, q: str) -> MetricCollection:
+    """Return the metrics (sequence, run) that match the AimQL expression ``q``."""
+    compiled = compile_query(q or "", allow_metric=True)
+    run_test = compiled.run_test
+    metric_test = compiled.metric_test
+    matches: list[tuple[str, Entry, list[dict[str, Any]]]] = []
+    for run_hash, entry, view in _candidates(repo, compiled):
+        if run_test is not None and not _test(run_test, view, None, run_hash):
+            continue
+        sequences = entry.get("sequences") or []
+        if metric_test is not None:
+            sequences = [s for s in sequences if _test(metric_test, view, s, run_hash)]
+        if sequences:
+            matches.append((run_hash, entry, sequences))
+    return MetricCollection(repo, matches)
+
+
+def _candidates(repo: Repo, compiled: CompiledQuery, skip_corrupted: bool = True
+                ) -> Iterator[tuple[str, Entry, RunView]]:
+    """Catalog entries a query looks at: archived runs only if it names ``run.archived``."""
+    show_archived = compiled.mentions_archived
+    status_of = repo.status_of
+    warned = False
+    for run_hash, entry in repo.catalog_entries():
+        if skip_corrupted and entry.get("corrupted"):
+            warned = warned or _warn_damaged(run_hash)
+            continue
+        if not show_archived and entry["props"].get("archived"):
+            continue
+        yield run_hash, entry, RunView(run_hash, entry, status_of)
+
+
+def _drop_damaged(matches: list[RunMatch]) -> list[RunMatch]:
+    """Skip matches whose run file is damaged (a header check of the matching runs only)."""
+    kept, warned = [], False
+    for match in matches:
+        if match.status == "corrupted":
+            warned = warned or _warn_damaged(match.hash)
+        else:
+            kept.append(match)
+    return kept
+
+
+def _warn_damaged(run_hash: str) -> bool:
+    warnings.warn(f"skipping run {run_hash}: its file is damaged (run `aim-core runs ls` to "
+                  "see every damaged run; further ones are skipped without a warning)",
+                  stacklevel=4)
+    return True
+
+
+def _test(test: Any, view: RunView, metric: Any, run_hash: str) -> bool:
+    try:
+        return bool(test(view, metric))
+    except QueryError:
+        raise
+    except Exception as exc:  # any other failure is the query's, reported with the run
+        raise QueryError(f"the query failed on run {run_hash}: "
+                         f"{type(exc).__name__}: {exc}") from exc
+
+
+class RunMatch:
+    """One run found by ``query_runs``: catalog figures at once, ``.run`` opened on demand."""
+
+    def __init__(self, repo: Repo, run_hash: str, entry: Entry) -> None:
+        self.repo, self.hash, self.entry = repo, run_hash, entry
+        self._run: Run | None = None
+        self._status: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<RunMatch {self.hash} {self.name!r}>"
+
+    @property
+    def run(self) -> Run:
+        """The read-only :class:`Run` (opened on first access)."""
+        if self._run is None:
+            self._run = self.repo.get_run(self.hash)
+        return self._run
+
+    @property
+    def props(self) -> dict[str, Any]:
+        """Properties from the catalog (name, experiment, tags, times, archived)."""
+        return self.entry["props"]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Params from the catalog, as nested dicts."""
+        return self.entry.get("params") or {}
+
+    @property
+    def sequences(self) -> list[dict[str, Any]]:
+        """Sequence summaries: name, context, count, first/last step and value, min, max."""
+        return self.entry.get("sequences") or []
+
+    @property
+    def name(self) -> str | None:
+        """The run's name."""
+        return self.props.get("name")
+
+    @property
+    def status(self) -> str:
+        """running, finished, failed, crashed or corrupted."""
+        if self._status is None:
+            self._status = self.repo.status_of(self.hash, self.entry)
+        return self._status
+
+    def row(self) -> dict[str, Any]:
+        """Properties and flattened params as one flat dict (a dataframe row)."""
+        view = RunView(self.hash, self.entry, lambda _h, _e: self.status)
+        row = {"hash": self.hash}
+        for key in ("name", "experiment", "description", "tags", "status", "created_at",
+                    "creation_time", "end_time", "duration", "active", "archived"):
+            row[key] = view.attr(key)
+        for key, value in flatten(self.params).items():
+            row[key if key not in row else f"params.{key}"] = value
+        return row
+
+
+class RunCollection:
+    """The result of ``query_runs``: iterate (or ``.iter_runs()``) for :class:`RunMatch`."""
+
+    def __init__(self, matches: list[RunMatch]) -> None:
+        self._matches = matches
+
+    def __iter__(self) -> Iterator[RunMatch]:
+        return iter(self._matches)
+
+    def __len__(self) -> int:
+        return len(self._matches)
+
+    def __repr__(self) -> str:
+        return f"<RunCollection of {len(self._matches)} runs>"
+
+    def iter_runs(self) -> Iterator[RunMatch]:
+        """Yield each match; ``match.run`` is the read-only Run (as in Aim)."""
+        return iter(self._matches)
+
+    def hashes(self) -> list[str]:
+        """The hashes of the matching runs, in catalog order."""
+        return [m.hash for m in self._matches]
+
+    def dataframe(self) -> Any:
+        """One row per run: properties and params flattened with dots (needs pandas)."""
+        pd = _pandas("RunCollection.dataframe()")
+        return pd.DataFrame([m.row() for m in self._matches])
+
+
+class MetricCollection:
+    """The result of ``query_metrics``: iterate (or ``.iter()``) for :class:`Metric`."""
+
+    def __init__(self, repo: Repo, matches: list[tuple[str, Entry, list[dict[str, Any]]]]
+                 ) -> None:
+        self.repo = repo
+        self._matches = matches
+
+    def __len__(self) -> int:
+        return sum(len(sequences) for _, _, sequences in self._matches)
+
+    def __repr__(self) -> str:
+        return f"<MetricCollection of {len(self)} metrics in {len(self._matches)} runs>"
+
+    def __iter__(self) -> Iterator[Metric]:
+        return self.iter()
+
+    def iter(self) -> Iterator[Metric]:
+        """Yield each matching :class:`Metric` (with ``.run``); points load on first read."""
+        warned = False
+        for run_hash, _entry, sequences in self._matches:
+            try:
+                run = self.repo.get_run(run_hash)
+            except (RunCorruptedError, RunNotFoundError):
+                warned = warned or _warn_damaged(run_hash)
+                continue
+            for summary in sequences:
+                metric = run.get_metric(summary["name"], summary.get("context") or {})
+                if metric is not None:
+                    yield metric
+
+    def iter_runs(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Yield ``(run_hash, [sequence summaries])`` per matching run, opening nothing."""
+        for run_hash, _entry, sequences in self._matches:
+            yield run_hash, sequences
+
+    def summaries(self) -> Iterator[dict[str, Any]]:
+        """One flat dict per match, from the catalog: run hash and name, metric summary."""
+        for run_hash, entry, sequences in self._matches:
+            for summary in sequences:
+                yield {"run_hash": run_hash, "run_name": entry["props"].get("name"),
+                       "experiment": entry["props"].get("experiment"), **summary}
+
+    def dataframe(self) -> Any:
+        """All points, one row each: run hash, metric, context (JSON), step, value, epoch, time."""
+        pd = _pandas("MetricCollection.dataframe()")
+        frames = [metric_frame(pd, m) for m in self.iter()]
+        if not frames:
+            return pd.DataFrame(columns=list(POINT_COLUMNS))
+        return pd.concat(frames, ignore_index=True)
+
+
+POINT_COLUMNS = ("run_hash", "metric", "context", "step", "value", "epoch", "timestamp")
+
+
+def metric_frame(pd: Any, metric: Metric) -> Any:
+    """One metric's points as a DataFrame with :data:`POINT_COLUMNS`."""
+    steps = metric.steps
+    return pd.DataFrame({
+        "run_hash": metric.run.hash, "metric": metric.name,
+        "context": context_text(metric.context), "step": steps, "value": metric.values,
+        "epoch": metric.epochs, "timestamp": metric.timestamps,
+    }, index=range(len(steps)))
+
+
+def context_text(context: Any) -> str:
+    """A context as compact JSON with sorted keys (how tables and exports show it)."""
+    return json.dumps(dict(context or {}), sort_keys=True, separators=(",", ":"))
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as ``{"hparams.lr": 0.1, ...}``; lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _pandas(caller: str) -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(f"{caller} needs pandas: pip install 'aim-core[export]'") from exc
+    return pandas

@@ -1,0 +1,244 @@
+"""``Repo``: the folder holding many runs; listing, status, deletion, copy and move."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import AimCoreError, RepoError, RepoNotFoundError, RunLockedError, RunNotFoundError
+from .run import Run, check_hash
+from .storage import flusher as registry
+from .storage.catalog import Catalog, catalog_for
+from .storage.lock import is_locked
+from .storage.run_file import RunFile, file_looks_damaged
+
+REPO_DIR = ".aim_core"
+CatalogEntry = dict[str, Any]
+
+
+class Repo:
+    """A repo: ``<path>/.aim_core`` with the catalog ``index.sqlite`` and ``runs/``."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, init: bool = False) -> None:
+        base = Path(path).expanduser() if path is not None else default_repo_path()
+        if base.name == REPO_DIR and base.is_dir():
+            base = base.parent
+        if base.exists() and not base.is_dir():
+            raise RepoError(f"{base} is a file; a repo path must be a folder (or not exist yet).")
+        self.path = base.resolve()
+        self.root = self.path / REPO_DIR
+        self.runs_dir = self.root / "runs"
+        if not init and not (self.root / "index.sqlite").exists():
+            raise RepoNotFoundError(
+                f"No aim-core repo at {self.path}. Create one with `aim-core init` there, "
+                "or pass init=True."
+            )
+        self._catalog: Catalog | None = None
+        if init:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            _ = self.catalog  # creates index.sqlite
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, init: bool = False) -> Repo:
+        """Open the repo at ``path`` (creating it when ``init``)."""
+        return cls(path, init=init)
+
+    @classmethod
+    def default_repo(cls, init: bool = True) -> Repo:
+        """The repo from ``AIM_CORE_REPO`` or the nearest ``.aim_core`` above the cwd."""
+        return cls(None, init=init)
+
+    @classmethod
+    def resolve(cls, repo: Any, init: bool) -> Repo:
+        """Turn a ``Repo``, a path or None into a ``Repo``."""
+        if isinstance(repo, Repo):
+            return repo
+        return cls(repo, init=init)
+
+    def __repr__(self) -> str:
+        return f"<Repo {self.path}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Repo) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def catalog(self) -> Catalog:
+        """This process's shared catalog of the repo."""
+        if self._catalog is None:
+            self._catalog = catalog_for(self.root / "index.sqlite")
+        return self._catalog
+
+    def run_path(self, run_hash: str) -> Path:
+        """The file of one run."""
+        return self.runs_dir / f"{check_hash(run_hash)}.sqlite"
+
+    def not_found(self, run_hash: str) -> RunNotFoundError:
+        """The error for an unknown hash."""
+        return RunNotFoundError(f"No run {run_hash!r} in repo {self.path}; "
+                                "list the runs with `aim-core runs ls`.")
+
+    # -- listing ---------------------------------------------------------------------------
+    def catalog_entries(self) -> Iterator[tuple[str, CatalogEntry]]:
+        """Yield ``(hash, entry)`` for every run, from the catalog alone."""
+        registry.flush_repo(self.root)
+        return self.catalog.entries()
+
+    def iter_runs(self) -> Iterator[Run]:
+        """Yield every run (archived ones too), read-only."""
+        for run_hash, entry in self.catalog_entries():
+            yield Run.from_catalog(self, run_hash, entry)
+
+    def list_runs(self) -> list[str]:
+        """The hashes of every run."""
+        return [run_hash for run_hash, _ in self.catalog_entries()]
+
+    def run_exists(self, run_hash: str) -> bool:
+        """True when the repo holds the run."""
+        return self.catalog.get(check_hash(run_hash)) is not None
+
+    def get_run(self, run_hash: str) -> Run:
+        """Open one run read-only; RunNotFoundError or RunCorruptedError when it cannot."""
+        return Run(run_hash, repo=self, read_only=True)
+
+    def status_of(self, run_hash: str, entry: CatalogEntry | None) -> str:
+        """One of running, finished, failed, crashed, corrupted."""
+        if entry is None:
+            entry = self.catalog.get(run_hash) or {}
+        if entry.get("corrupted"):
+            return "corrupted"
+        props = entry.get("props", {})
+        if props.get("active"):
+            if is_locked(self.runs_dir / f"{run_hash}.lock"):
+                return "running"
+            return "crashed"
+        if file_looks_damaged(self.runs_dir / f"{run_hash}.sqlite"):
+            return "corrupted"
+        return props.get("status") or "finished"
+
+    # -- queries (AimQL, see query.py) --------------------------------------------------------
+    def query_runs(self, query: str = "", **kwargs: Any) -> Any:
+        """Runs matching an AimQL expression."""
+        from . import query as aimql
+
+        return aimql.query_runs(self, query, **kwargs)
+
+    def query_metrics(self, query: str = "", **kwargs: Any) -> Any:
+        """Metrics matching an AimQL expression."""
+        from . import query as aimql
+
+        return aimql.query_metrics(self, query, **kwargs)
+
+    # -- deleting, copying, moving -----------------------------------------------------------
+    def delete_run(self, run_hash: str) -> bool:
+        """Delete one run; RunNotFoundError or RunLockedError when it cannot."""
+        self._check_deletable(run_hash)
+        self.catalog.delete(run_hash)
+        for suffix in (".sqlite", ".sqlite-wal", ".sqlite-shm", ".lock"):
+            (self.runs_dir / f"{run_hash}{suffix}").unlink(missing_ok=True)
+        return True
+
+    def delete_runs(self, run_hashes: Iterable[str]) -> tuple[bool, list[str]]:
+        """Delete runs; return ``(all_ok, failed_hashes)``."""
+        return _each(run_hashes, self.delete_run)
+
+    def copy_runs(self, run_hashes: Iterable[str], dest: Repo | str | os.PathLike
+                  ) -> tuple[bool, list[str]]:
+        """Copy finished runs into ``dest``; return ``(all_ok, failed_hashes)``."""
+        target = Repo.resolve(dest, init=True)
+        return _each(run_hashes, lambda h: self._copy_run(h, target))
+
+    def move_runs(self, run_hashes: Iterable[str], dest: Repo | str | os.PathLike
+                  ) -> tuple[bool, list[str]]:
+        """Move runs into ``dest``; return ``(all_ok, failed_hashes)``."""
+        target = Repo.resolve(dest, init=True)
+        return _each(run_hashes, lambda h: self._copy_run(h, target) and self.delete_run(h))
+
+    def _check_deletable(self, run_hash: str) -> None:
+        check_hash(run_hash)
+        if self.catalog.get(run_hash) is None and not self.run_path(run_hash).exists():
+            raise self.not_found(run_hash)
+        lock = self.runs_dir / f"{run_hash}.lock"
+        if registry.find_writer(self.root, run_hash) is not None or is_locked(lock):
+            raise RunLockedError(run_hash, "this or another process", -1)
+
+    def _copy_run(self, run_hash: str, target: Repo) -> bool:
+        if target == self:
+            raise RepoError("copy/move needs a different destination repo")
+        self._check_deletable(run_hash)
+        dest_path = target.run_path(run_hash)
+        if dest_path.exists():
+            raise AimCoreError(f"Run {run_hash} already exists in {target.path}")
+        src = sqlite3.connect(f"file:{self.run_path(run_hash)}?mode=ro", uri=True)
+        dst = sqlite3.connect(dest_path)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=WAL")
+        finally:
+            src.close()
+            dst.close()
+        run_file = RunFile(dest_path, run_hash)
+        try:
+            props, params, infos = run_file.load_meta()
+        finally:
+            run_file.close()
+        sequences = [{k: v for k, v in info.items() if k != "chunks"} for info in infos.values()
+                     if info.get("count")]
+        target.catalog.put(run_hash, {"props": props, "params": params, "sequences": sequences})
+        return True
+
+    # -- summaries ---------------------------------------------------------------------------
+    def collect_params_info(self) -> dict[str, Any]:
+        """The union of every run's params, as one nested dict."""
+        union: dict[str, Any] = {}
+        for _, entry in self.catalog_entries():
+            _merge(union, entry.get("params", {}))
+        return union
+
+    def collect_sequence_info(self, sequence_types: Any = "metric") -> dict[str, Any]:
+        """``{"metric": {name: [context, ...]}}`` over every run."""
+        names: dict[str, list[dict[str, Any]]] = {}
+        for _, entry in self.catalog_entries():
+            for seq in entry.get("sequences", []):
+                contexts = names.setdefault(seq["name"], [])
+                if seq["context"] not in contexts:
+                    contexts.append(seq["context"])
+        return {"metric": names}
+
+
+def default_repo_path() -> Path:
+    """``AIM_CORE_REPO``, else the nearest folder above the cwd holding ``.aim_core``."""
+    env = os.environ.get("AIM_CORE_REPO")
+    if env:
+        return Path(env).expanduser()
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if (folder / REPO_DIR).is_dir():
+            return folder
+    return cwd
+
+
+def _each(run_hashes: Iterable[str], action: Any) -> tuple[bool, list[str]]:
+    failed = []
+    for run_hash in run_hashes:
+        try:
+            action(run_hash)
+        except (AimCoreError, OSError, ValueError, sqlite3.Error):
+            failed.append(run_hash)
+    return not failed, failed
+
+
+def _merge(into: dict[str, Any], params: dict[str, Any]) -> None:
+    for key, value in params.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, dict):
+            into[key] = {}
+            _merge(into[key], value)
+        else:
+            into[key] = value

@@ -1,0 +1,375 @@
+"""``Run``: one training run's params, properties and tracked sequences."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .context import canonical_context
+from .errors import AimCoreError, ReadOnlyRunError, RunNotFoundError
+from .params import del_path, get_path, normalize_path, set_path, to_json
+from .sequence import Metric
+from .storage import flusher as registry
+from .storage.chunks import concat_columns, sort_by_step
+from .storage.run_file import RunFile
+from .storage.sequence_state import pending_columns
+from .storage.writer import RunWriter, default_props
+from .values import NAN, to_epoch, to_step, to_value
+
+if TYPE_CHECKING:
+    from .repo import Repo
+
+_HASH = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_EMPTY: dict[str, Any] = {}
+_FLUSH_AT = registry.FLUSH_AT_POINTS
+_time = time.time
+_MISSING = object()
+
+
+def default_flush_interval() -> float:
+    """The flush interval: env ``AIM_CORE_FLUSH_INTERVAL``, else one second."""
+    return float(os.environ.get("AIM_CORE_FLUSH_INTERVAL", "1.0"))
+
+
+def check_hash(run_hash: str) -> str:
+    """Return ``run_hash`` if it is a safe file name, else raise ValueError."""
+    if not isinstance(run_hash, str) or not _HASH.match(run_hash):
+        raise ValueError(f"Invalid run hash {run_hash!r}: use letters, digits, '-' or '_'.")
+    return run_hash
+
+
+class Run:
+    """A training run: ``run[...] = params``, ``run.track(value, name, ...)``, ``close()``."""
+
+    def __init__(self, run_hash: str | None = None, *, repo: Any = None,
+                 experiment: str | None = None, read_only: bool = False,
+                 force_resume: bool = False, flush_interval: float | None = None) -> None:
+        from .repo import Repo
+
+        self.repo: Repo = Repo.resolve(repo, init=not read_only)
+        self._writer: RunWriter | None = None
+        self._meta: tuple[dict, dict, dict] | None = None
+        self._file: RunFile | None = None
+        if read_only:
+            self.hash = check_hash(run_hash) if run_hash else _missing_hash()
+            self._open_read_only()
+            return
+        self.hash = check_hash(run_hash) if run_hash else uuid.uuid4().hex[:24]
+        interval = default_flush_interval() if flush_interval is None else flush_interval
+        self._writer = registry.get_or_open(
+            self.repo.root, self.hash,
+            lambda: self._open_writer(run_hash is not None, experiment, interval))
+        if run_hash is not None and experiment is not None:
+            self.experiment = experiment
+
+    # -- opening -----------------------------------------------------------------------
+    def _open_writer(self, resume: bool, experiment: str | None, interval: float) -> RunWriter:
+        writer = RunWriter(self.repo.runs_dir, self.hash, self.repo.catalog, interval)
+        if resume:
+            if not writer.path.exists():
+                raise self.repo.not_found(self.hash)
+            writer.resume()
+        else:
+            writer.create(default_props(self.hash, experiment))
+        return writer
+
+    def _open_read_only(self) -> None:
+        path = self.repo.run_path(self.hash)
+        if not path.exists():
+            raise self.repo.not_found(self.hash)
+        registry.flush_repo(self.repo.root)
+        try:
+            self._file = RunFile(path, self.hash, read_only=True)
+            self._meta = self._file.load_meta()
+        except AimCoreError:
+            self.repo.catalog.mark_corrupted(self.hash)
+            raise
+
+    @classmethod
+    def from_catalog(cls, repo: Repo, run_hash: str, entry: dict[str, Any]) -> Run:
+        """A read-only run backed by its catalog entry; its file opens on first point read."""
+        run = cls.__new__(cls)
+        run.repo, run.hash, run._writer, run._file = repo, run_hash, None, None
+        infos = {str(i): {**info, "chunks": None} for i, info in enumerate(entry["sequences"])}
+        run._meta = (entry["props"], entry.get("params", {}), infos)
+        return run
+
+    def __repr__(self) -> str:
+        return f"<Run {self.hash} {'writable' if self._writer else 'read-only'}>"
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(status="failed" if exc_type is not None else "finished")
+
+    # -- tracking (the hot path) -------------------------------------------------------------
+    def track(self, value: Any, name: str | None = None, step: int | None = None,
+              epoch: float | None = None, *, context: dict[str, Any] | None = None) -> None:
+        """Append a point to sequence ``(name, context)``; a dict value tracks each key."""
+        if type(value) is not float:
+            if type(value) is dict:
+                return self._track_dict(value, step, epoch, context)
+            value = to_value(value, name, context)
+        writer = self._writer
+        if writer is None:
+            raise self._not_writable()
+        if not context:
+            context = _EMPTY
+        for seq in writer.by_name.get(name, ()):
+            if seq.context == context:
+                break
+        else:
+            seq = self._new_sequence(name, context)
+        if step is None:
+            step = seq.next_step
+        elif type(step) is not int:
+            step = to_step(step)
+        if step >= seq.next_step:
+            seq.next_step = step + 1
+        if epoch is None:
+            epoch = NAN
+        elif type(epoch) is not float and type(epoch) is not int:
+            epoch = to_epoch(epoch)
+        pending = seq.pending
+        pending.append((step, value, epoch, _time()))
+        if len(pending) >= _FLUSH_AT:
+            registry.flusher().wake()
+
+    def _track_dict(self, values: dict, step: Any, epoch: Any, context: Any) -> None:
+        converted = {}
+        for name, value in values.items():
+            converted[name] = value if type(value) is float else to_value(value, name, context)
+        for name, value in converted.items():
+            self.track(value, name=name, step=step, epoch=epoch, context=context)
+
+    def _new_sequence(self, name: Any, context: Any) -> Any:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"track() needs a non-empty str name, got {name!r}")
+        return self._writer.new_sequence(name, canonical_context(context))
+
+    def _not_writable(self) -> AimCoreError:
+        if getattr(self, "_closed", False):
+            return AimCoreError(f"Run {self.hash} is closed; reopen it with "
+                                f"Run(run_hash={self.hash!r}) to write again.")
+        return ReadOnlyRunError(f"Run {self.hash} was opened read-only; open it with "
+                                f"Run(run_hash={self.hash!r}) to write.")
+
+    def _stored_meta(self) -> tuple[dict, dict, dict]:
+        if self._meta is None:
+            self._open_read_only()  # a closed handle reads what its writer stored
+        return self._meta
+
+    # -- params ------------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, Any]:
+        """A copy of every param as a nested dict."""
+        return copy.deepcopy(self._params())
+
+    def _params(self) -> dict[str, Any]:
+        if self._writer is not None:
+            return self._writer.params
+        return self._stored_meta()[1]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        path = normalize_path(key)
+        value = to_json(value, ".".join(path))
+        writer = self._require_writer()
+        params = copy.deepcopy(writer.params)
+        set_path(params, path, value)
+        writer.params = params  # swapped whole: the flusher may be serialising the old one
+        writer.meta_dirty = True
+
+    def __getitem__(self, key: Any) -> Any:
+        return copy.deepcopy(get_path(self._params(), normalize_path(key)))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Return the param at ``key``, or ``default`` when it is missing."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __delitem__(self, key: Any) -> None:
+        writer = self._require_writer()
+        params = copy.deepcopy(writer.params)
+        del_path(params, normalize_path(key))
+        writer.params = params
+        writer.meta_dirty = True
+
+    def _require_writer(self) -> RunWriter:
+        if self._writer is None:
+            raise self._not_writable()
+        return self._writer
+
+    # -- properties ----------------------------------------------------------------------
+    def _props(self) -> dict[str, Any]:
+        if self._writer is not None:
+            return self._writer.props
+        return self._stored_meta()[0]
+
+    def _set_prop(self, key: str, value: Any) -> None:
+        writer = self._require_writer()
+        writer.props = {**writer.props, key: value}
+        writer.meta_dirty = True
+
+    @property
+    def name(self) -> str:
+        """The run's display name."""
+        return self._props().get("name")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._set_prop("name", str(value))
+
+    @property
+    def description(self) -> str:
+        """Free text about the run."""
+        return self._props().get("description", "")
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._set_prop("description", str(value))
+
+    @property
+    def experiment(self) -> str:
+        """The experiment the run belongs to."""
+        return self._props().get("experiment")
+
+    @experiment.setter
+    def experiment(self, value: str) -> None:
+        self._set_prop("experiment", str(value))
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags."""
+        return list(self._props().get("tags", []))
+
+    def add_tag(self, tag: str) -> None:
+        """Add a tag (once)."""
+        if tag not in self.tags:
+            self._set_prop("tags", [*self.tags, str(tag)])
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag if present."""
+        self._set_prop("tags", [t for t in self.tags if t != tag])
+
+    @property
+    def archived(self) -> bool:
+        """Archived runs are hidden from queries unless asked for."""
+        return bool(self._props().get("archived", False))
+
+    @archived.setter
+    def archived(self, value: bool) -> None:
+        self._set_prop("archived", bool(value))
+
+    @property
+    def creation_time(self) -> float:
+        """Unix time of creation."""
+        return self._props()["creation_time"]
+
+    @property
+    def created_at(self) -> datetime:
+        """Creation time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.creation_time, tz=timezone.utc)
+
+    @property
+    def end_time(self) -> float | None:
+        """Unix time of the last close, None while running."""
+        return self._props().get("end_time")
+
+    @property
+    def active(self) -> bool:
+        """True while a writer has the run open."""
+        if self._writer is not None:
+            return True
+        return self.status == "running"
+
+    @property
+    def duration(self) -> float:
+        """Seconds from creation to end (or to now while running)."""
+        end = self.end_time
+        return (end if end is not None else time.time()) - self.creation_time
+
+    @property
+    def status(self) -> str:
+        """One of running, finished, failed, crashed, corrupted."""
+        if self._writer is not None:
+            return "running"
+        return self.repo.status_of(self.hash, {"props": self._props()})
+
+    # -- reading -------------------------------------------------------------------------
+    def metrics(self) -> Iterator[Metric]:
+        """Yield every metric of the run."""
+        if self._writer is not None:
+            for seq in list(self._writer.sequences):
+                yield self._live_metric(seq)
+            return
+        for seq_id, info in self._seq_infos().items():
+            yield self._stored_metric(seq_id, info)
+
+    def get_metric(self, name: str, context: dict[str, Any] | None = None) -> Metric | None:
+        """Return the metric ``(name, context)``, or None."""
+        context = canonical_context(context)
+        if self._writer is not None:
+            seq = self._writer.find_sequence(name, context)
+            return None if seq is None else self._live_metric(seq)
+        for seq_id, info in self._seq_infos().items():
+            if info["name"] == name and info["context"] == context:
+                return self._stored_metric(seq_id, info)
+        return None
+
+    def _seq_infos(self) -> dict[str, dict[str, Any]]:
+        return self._stored_meta()[2]
+
+    def _stored_metric(self, seq_id: str, info: dict[str, Any]) -> Metric:
+        summary = {k: v for k, v in info.items() if k not in ("name", "context", "chunks")}
+        return Metric(self, info["name"], info["context"], summary,
+                      lambda: self._read_stored(info["name"], info["context"]))
+
+    def _read_stored(self, name: str, context: dict[str, Any]) -> Any:
+        if self._file is None:
+            self._open_read_only()
+        for seq_id, info in self._meta[2].items():
+            if info["name"] == name and info["context"] == context:
+                return self._file.read_columns(seq_id, info["chunks"])
+        return concat_columns([])
+
+    def _live_metric(self, seq: Any) -> Metric:
+        writer = self._writer
+
+        def load() -> Any:
+            with writer._flush_lock:
+                stored = writer.file.read_columns(seq.seq_id, seq.n_chunks, sort=False)
+                pending = list(seq.pending)
+            parts = [stored, pending_columns(pending)] if pending else [stored]
+            return sort_by_step(concat_columns(parts))
+
+        return Metric(self, seq.name, seq.context, None, load)
+
+    # -- ending --------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write buffered points now; raises StorageError-like errors on failure."""
+        self._require_writer().flush()
+
+    def close(self, status: str = "finished") -> None:
+        """Flush and release this handle; the last handle ends the run with ``status``."""
+        if status not in ("finished", "failed"):
+            raise ValueError(f"status must be 'finished' or 'failed', got {status!r}")
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._closed = True
+            registry.release(self.repo.root, writer, status)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _missing_hash() -> str:
+    raise RunNotFoundError("read_only=True needs the hash of an existing run.")

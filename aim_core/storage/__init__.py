@@ -1,0 +1,1 @@
+"""On-disk storage: sqlitedict files, point chunks, run locks, the catalog and the flusher."""

@@ -1,0 +1,140 @@
+"""One SQLite table opened through sqlitedict, holding JSON or raw-bytes values, never pickle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlitedict import SqliteDict
+
+BUSY_TIMEOUT_MS = 30_000
+
+# sqlitedict logs every failed statement at ERROR before re-raising it to the caller; we
+# handle and report those ourselves (one warning), so its duplicate tracebacks stay quiet.
+logging.getLogger("sqlitedict.SqliteMultithread").addHandler(logging.NullHandler())
+logging.getLogger("sqlitedict.SqliteMultithread").propagate = False
+_OPEN_RETRIES = 50
+
+
+def encode(value: Any) -> Any:
+    """Bytes are stored as a BLOB as they are; everything else as JSON text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return sqlite3.Binary(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def decode(value: Any) -> Any:
+    """Inverse of ``encode``: SQLite hands back bytes for a BLOB and str for TEXT."""
+    if isinstance(value, bytes):
+        return value
+    return json.loads(value)
+
+
+class KVFile:
+    """A key-value table in one SQLite file: WAL, explicit commits, no pickle.
+
+    Writes are queued on sqlitedict's connection thread and made durable by ``commit``;
+    a failed statement or commit raises from ``commit`` and leaves the queued values to be
+    written again by the caller.
+    """
+
+    def __init__(self, path: Path, table: str = "kv", read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._db = _open_sqlitedict(self.path, table, read_only)
+        self._dirty = False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value stored at ``key``, or ``default``."""
+        self._check_alive()
+        try:
+            return self._db[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: str) -> bool:
+        self._check_alive()
+        return key in self._db
+
+    def put(self, key: str, value: Any) -> None:
+        """Queue a write of ``value`` at ``key`` (durable after ``commit``)."""
+        self._check_alive()
+        self._dirty = True
+        self._db[key] = value
+
+    def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
+        """Queue several writes."""
+        self._check_alive()
+        self._dirty = True
+        self._db.update(items)
+
+    def delete(self, key: str) -> None:
+        """Queue the removal of ``key`` if present."""
+        self._check_alive()
+        self._dirty = True
+        self._db.conn.execute(f'DELETE FROM "{self._db.tablename}" WHERE key = ?', (key,))
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Yield every ``(key, value)`` in insertion order."""
+        self._check_alive()
+        return self._db.items()
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        """Return the keys that start with ``prefix``."""
+        self._check_alive()
+        query = f'SELECT key FROM "{self._db.tablename}" WHERE key >= ? AND key < ? ORDER BY key'
+        return [row[0] for row in self._db.conn.select(query, (prefix, prefix + "\uffff"))]
+
+    def commit(self) -> None:
+        """Make queued writes durable; raises the first error of any queued statement."""
+        self._check_alive()
+        # A plain COMMIT statement: unlike sqlitedict's own commit request, a failure here is
+        # reported back instead of killing the connection thread.
+        if self._dirty:
+            self._db.conn.select_one("COMMIT")
+            self._dirty = False
+
+    def rollback(self) -> None:
+        """Drop queued, uncommitted writes."""
+        if self._dirty and self._db.conn is not None and self._db.conn.is_alive():
+            self._db.conn.select_one("ROLLBACK")
+        self._dirty = False
+
+    def close(self) -> None:
+        """Close the connection (committing is the caller's job)."""
+        db = self._db
+        if db.conn is not None and db.conn.is_alive():
+            db.close(do_log=False)
+        else:
+            db.conn = None
+
+    def _check_alive(self) -> None:
+        conn = self._db.conn
+        if conn is None or not conn.is_alive():
+            raise sqlite3.OperationalError(f"connection to {self.path} is closed")
+
+
+def _open_sqlitedict(path: Path, table: str, read_only: bool) -> SqliteDict:
+    """Open, retrying while another process holds the write lock during creation."""
+    for attempt in range(_OPEN_RETRIES):
+        try:
+            db = SqliteDict(
+                str(path), tablename=table, flag="r" if read_only else "c",
+                journal_mode="WAL", encode=encode, decode=decode, outer_stack=False,
+            )
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _OPEN_RETRIES - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+            continue
+        # sqlitedict turns fsync off; NORMAL with WAL survives a killed process and keeps
+        # commits cheap, and the busy timeout lets several processes share the catalog.
+        db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.conn.execute("PRAGMA synchronous = NORMAL")
+        return db
+    raise AssertionError("unreachable")

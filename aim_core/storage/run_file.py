@@ -1,0 +1,111 @@
+"""The file of one run, ``runs/<hash>.sqlite``: its layout and how to read it.
+
+Keys of the single table ``run`` (JSON unless said otherwise):
+
+- ``props``: name, description, experiment, tags, creation_time, end_time, active,
+  archived, status.
+- ``params``: the nested params dict.
+- ``sequences``: ``{seq_id: {"name", "context", "chunks", "count", "first_step", "first",
+  "last_step", "last", "min", "max"}}``.
+- ``chunk/<seq_id>/<index>``: raw point chunks (see ``chunks.py``), at most
+  ``CHUNK_POINTS`` points each, so a sequence is a handful of blobs however often it was
+  flushed.
+
+Everything one flush writes lands in one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunCorruptedError
+from .chunks import Columns, concat_columns, decode_chunk, sort_by_step
+from .kvfile import KVFile
+
+CHUNK_POINTS = 1 << 16
+READ_ERRORS = (sqlite3.DatabaseError, ValueError, TypeError, KeyError, RuntimeError, OSError)
+
+
+def chunk_key(seq_id: str, index: int) -> str:
+    """Return the key of one chunk."""
+    return f"chunk/{seq_id}/{index:06d}"
+
+
+class RunFile:
+    """One run's SQLite file, for the run's writer or for readers."""
+
+    def __init__(self, path: Path, run_hash: str, read_only: bool = True) -> None:
+        self.path, self.run_hash = Path(path), run_hash
+        if read_only and file_looks_damaged(self.path):
+            raise self.corrupted(ValueError("not a complete SQLite file"))
+        try:
+            self.kv = KVFile(self.path, table="run", read_only=read_only)
+        except READ_ERRORS as exc:
+            raise self.corrupted(exc) from exc
+
+    def load_meta(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+        """Return ``(props, params, sequences)``; RunCorruptedError when unreadable."""
+        try:
+            props = self.kv.get("props")
+            params = self.kv.get("params", {})
+            sequences = self.kv.get("sequences", {})
+        except READ_ERRORS as exc:
+            raise self.corrupted(exc) from exc
+        if not isinstance(props, dict) or not isinstance(sequences, dict):
+            raise self.corrupted(ValueError("run properties are missing"))
+        return props, params, sequences
+
+    def read_columns(self, seq_id: str, n_chunks: int, sort: bool = True) -> Columns:
+        """Read every stored point of one sequence, sorted by step unless told otherwise."""
+        try:
+            parts = [decode_chunk(self.kv.get(chunk_key(seq_id, i))) for i in range(n_chunks)]
+        except READ_ERRORS as exc:
+            raise self.corrupted(exc) from exc
+        columns = concat_columns(parts)
+        return sort_by_step(columns) if sort else columns
+
+    def read_chunk(self, seq_id: str, index: int) -> Columns:
+        """Read one chunk in tracking order."""
+        try:
+            return decode_chunk(self.kv.get(chunk_key(seq_id, index)))
+        except READ_ERRORS as exc:
+            raise self.corrupted(exc) from exc
+
+    def corrupted(self, exc: BaseException) -> RunCorruptedError:
+        """Build the error for a damaged file."""
+        return RunCorruptedError(
+            f"Run {self.run_hash} cannot be read ({exc}); its file {self.path} is damaged. "
+            "Other runs are unaffected; delete this run with `aim-core runs rm "
+            f"{self.run_hash}` or restore the file from a backup."
+        )
+
+    def close(self) -> None:
+        """Close the file."""
+        self.kv.close()
+
+
+def file_looks_damaged(path: Path) -> bool:
+    """A cheap check: the SQLite header is missing or claims more pages than the file has."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if header and not header.startswith(b"SQLite format 3\x00"[: len(header)]):
+        return True
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return False  # the newest pages live in the write-ahead log
+    if len(header) < 100:
+        return True
+    page_size = struct.unpack_from(">H", header, 16)[0]
+    page_size = 65536 if page_size == 1 else page_size
+    pages = struct.unpack_from(">I", header, 28)[0]
+    return pages * page_size > size

@@ -1,0 +1,63 @@
+"""Serve the dashboard with uvicorn until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import uvicorn
+
+from aim_core.ui.app import create_app
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 43800
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind a listening socket now, so a busy port fails before the URL is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror}); pick another --port.")
+    sock.listen(128)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """The http URL a bound socket answers on."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def serve(
+    repo_path: str | os.PathLike[str],
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    allow_writes: bool = False,
+) -> None:
+    """Serve the dashboard of the repo at `repo_path`, print its URL, run until interrupted.
+
+    Raises `aim_core.errors.RepoNotFoundError` when there is no repo, `OSError` when the
+    port is taken. `port=0` picks a free port (the printed URL shows which).
+    """
+    app = create_app(repo_path, allow_writes=allow_writes)
+    sock = bind(host, port)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    mode = "read-write" if allow_writes else "read-only"
+    print(f"aim-core dashboard ({mode}) for {os.fspath(repo_path)}", flush=True)
+    print(f"Open {url_of(sock)}  (Ctrl-C to stop)", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"Warning: listening on {host}, reachable from other machines.", file=sys.stderr)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()

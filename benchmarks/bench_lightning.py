@@ -1,0 +1,104 @@
+"""AimLogger overhead: a 200-step tiny Lightning training, AimLogger vs CSVLogger.
+
+    python benchmarks/bench_lightning.py [--steps 200] [--repeats 5] [--log-every 1]
+
+Each repeat trains the same tiny model once per logger (order alternating) in a
+fresh temporary folder (so AimLogger pays for creating its repo), timing
+``trainer.fit`` only; the overhead is the ratio of medians (and of minimums, which
+busy machines disturb less). ``--log-every 1`` (the default) sends every step to
+the logger, the worst case; Lightning's own default is 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from aim_core.integrations.lightning import AimLogger
+
+
+class Tiny(LightningModule):
+    """A linear regression logging a train loss and an accuracy-like value per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.save_hyperparameters({"lr": 0.01, "width": 16})
+        layers = [torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)]
+        self.net = torch.nn.Sequential(*layers)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("train_loss", loss)
+        self.log("train_score", 1 / (1 + loss))
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def _loader(steps: int) -> DataLoader:
+    x = torch.randn(steps * 8, 16, generator=torch.Generator().manual_seed(0))
+    return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=8)
+
+
+def time_fit(kind: str, steps: int, log_every: int) -> tuple[float, float]:
+    """Wall and process-CPU seconds (all threads) for one ``fit`` with the given logger."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "aim":
+            logger = AimLogger(repo=str(Path(tmp) / "repo"), save_dir=tmp)
+        else:
+            logger = CSVLogger(tmp)
+        trainer = Trainer(
+            accelerator="cpu", devices=1, max_steps=steps, logger=logger,
+            log_every_n_steps=log_every, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False,
+        )
+        wall, cpu = time.perf_counter(), time.process_time()
+        trainer.fit(Tiny(), _loader(steps))
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def report(label: str, csv: list[float], aim: list[float]) -> None:
+    """Print medians and the overhead by medians and by minimums."""
+    by_median = statistics.median(aim) / statistics.median(csv) - 1
+    by_min = min(aim) / min(csv) - 1
+    print(f"{label}: CSVLogger median {statistics.median(csv) * 1000:.0f} ms, "
+          f"AimLogger median {statistics.median(aim) * 1000:.0f} ms; "
+          f"overhead {by_median * 100:+.1f}% (medians), {by_min * 100:+.1f}% (minimums)")
+
+
+def main() -> None:
+    """Run the comparison and print per-logger figures and the overhead."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--log-every", type=int, default=1)
+    args = parser.parse_args()
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)  # a tiny model gains nothing from threads; they only add noise
+
+    time_fit("csv", args.steps, args.log_every)  # warm-up: imports, first-call costs
+    time_fit("aim", args.steps, args.log_every)
+    runs: dict[str, list[tuple[float, float]]] = {"csv": [], "aim": []}
+    for i in range(args.repeats):
+        for kind in ("csv", "aim") if i % 2 == 0 else ("aim", "csv"):
+            runs[kind].append(time_fit(kind, args.steps, args.log_every))
+    print(f"steps={args.steps} log_every_n_steps={args.log_every} repeats={args.repeats}")
+    for index, label in enumerate(("wall", "cpu")):
+        report(label, [r[index] for r in runs["csv"]], [r[index] for r in runs["aim"]])
+
+
+if __name__ == "__main__":
+    main()

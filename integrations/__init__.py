@@ -1,0 +1,1 @@
+"""Framework adapters: each module imports its own framework and aim_core, nothing else."""

@@ -1,0 +1,292 @@
+"""PyTorch Lightning logger that tracks a training into an aim-core Run.
+
+``from aim_core.integrations.lightning import AimLogger`` gives a logger for
+``lightning.pytorch`` (falling back to ``pytorch_lightning`` when ``lightning``
+is not installed); ``aim_core.integrations.pytorch_lightning.AimLogger`` is the
+``pytorch_lightning`` flavour. Both share :class:`AimLoggerCore`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import warnings
+from argparse import Namespace
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from pathlib import PurePath
+from typing import Any
+
+from lightning_utilities.core.rank_zero import rank_zero_only
+
+from aim_core import Run
+from aim_core.integrations.naming import MetricNaming
+
+DEFAULT_CONTEXT_PREFIXES = {"subset": {"train": "train_", "val": "val_", "test": "test_"}}
+DEFAULT_CONTEXT_POSTFIXES = {"interval": {"step": "_step", "epoch": "_epoch"}}
+DATALOADER_PATTERN = {r"/dataloader_idx_(\d+)$": "dataloader"}
+EPOCH_KEY = "epoch"  # injected by Lightning into every metrics dict it logs
+
+
+def _affixes(spec: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """Turn Aim's ``{ctx_key: {ctx_value: affix}}`` into ``{affix: {ctx_key: ctx_value}}``."""
+    return {affix: {key: value} for key, values in spec.items() for value, affix in values.items()}
+
+
+def _scalar(value: Any) -> Any:
+    """Return a plain number for a numpy/torch scalar, else the value unchanged."""
+    try:
+        return value.item() if hasattr(value, "item") else value
+    except (ValueError, RuntimeError):  # multi-element array or tensor
+        return value
+
+
+def to_params(value: Any, on_str: Any) -> Any:
+    """Convert hyperparameters to JSON values; unknown objects become ``str`` via ``on_str``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Namespace):
+        value = vars(value)
+    elif is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    elif type(value).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, Mapping):
+        return {str(k): to_params(v, on_str) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_params(v, on_str) for v in value]
+    if isinstance(value, Enum):
+        return to_params(value.value, on_str)
+    if isinstance(value, PurePath):
+        return str(value)
+    scalar = _scalar(value)
+    if scalar is not value:
+        return to_params(scalar, on_str)
+    if callable(value) and hasattr(value, "__name__"):
+        return value.__name__
+    return on_str(value)
+
+
+class AimLoggerCore:
+    """Track a Lightning training into an aim-core ``Run``.
+
+    The constructor creates nothing; the run is opened on rank 0 the first time
+    ``experiment`` is used. Keys map to ``(name, context)``: ``train_loss_step`` is
+    ``loss {"subset": "train", "interval": "step"}``; ``context_prefixes`` and
+    ``context_postfixes`` take Aim's ``{ctx_key: {ctx_value: affix}}`` form.
+    Checkpoints go to ``save_dir/name/version/checkpoints`` (``save_dir`` defaults
+    to the working directory), never inside the repo.
+    """
+
+    LOGGER_JOIN_CHAR = "-"
+
+    def __init__(
+        self,
+        repo: Any = None,
+        experiment: str | None = None,
+        run_name: str | None = None,
+        run_hash: str | None = None,
+        run: Run | None = None,
+        prefix: str = "",
+        context_prefixes: Mapping[str, Mapping[str, str]] | None = None,
+        context_postfixes: Mapping[str, Mapping[str, str]] | None = None,
+        save_dir: str | os.PathLike | None = None,
+        log_checkpoints: bool = True,
+    ) -> None:
+        super().__init__()
+        if run is not None:
+            repo, run_hash = run.repo.path, run.hash
+            experiment = experiment or run.experiment
+        self._repo = None if repo is None else os.fspath(getattr(repo, "path", repo))
+        self._experiment_name = experiment
+        self._run_name = run_name
+        self._run_hash = run_hash
+        self._experiment: Run | None = run
+        self._owns_run = run is None  # a run passed in is the caller's to close
+        self._prefix = prefix
+        self._naming = MetricNaming(
+            prefixes=_affixes(context_prefixes or DEFAULT_CONTEXT_PREFIXES),
+            suffixes=_affixes(context_postfixes or DEFAULT_CONTEXT_POSTFIXES),
+            patterns=DATALOADER_PATTERN,
+        )
+        self._save_dir = os.path.abspath(os.fspath(save_dir) if save_dir else os.getcwd())
+        if ".aim_core" in PurePath(self._save_dir).parts:
+            raise ValueError(f"save_dir {self._save_dir!r} is inside an aim-core repo.")
+        self._log_checkpoints = log_checkpoints
+        self._warned: set[str] = set()
+
+    def _open_run(self) -> Run:
+        """Return the open run, creating or re-attaching to it on first use."""
+        if self._experiment is None:
+            run = Run(self._run_hash, repo=self._repo, experiment=self._experiment_name)
+            if self._run_name and run.name != self._run_name:
+                run.name = self._run_name
+            self._experiment, self._run_hash, self._owns_run = run, run.hash, True
+        return self._experiment
+
+    @property
+    def name(self) -> str:
+        """The experiment name (``lightning_logs`` when none was given)."""
+        return self._experiment_name or "lightning_logs"
+
+    @property
+    def version(self) -> str | None:
+        """The run hash; on rank 0 this opens the run, elsewhere it is ``None`` until known."""
+        if self._run_hash is None and rank_zero_only.rank == 0:
+            self._open_run()
+        return self._run_hash
+
+    @property
+    def save_dir(self) -> str:
+        """Root folder for checkpoints and other files; never inside the repo."""
+        return self._save_dir
+
+    @property
+    def root_dir(self) -> str:
+        """``save_dir/name``: the parent of every version's folder."""
+        return os.path.join(self._save_dir, self.name)
+
+    @property
+    def log_dir(self) -> str:
+        """``save_dir/name/version``, the folder Lightning puts checkpoints under."""
+        version = self.version
+        return os.path.join(self.root_dir, version) if version else self.root_dir
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, UserWarning, stacklevel=3)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Track every value but ``epoch``, which becomes the points' epoch."""
+        run = self.experiment
+        epoch = _scalar(metrics.get(EPOCH_KEY))
+        if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
+            epoch = None
+        for key, value in metrics.items():
+            if key == EPOCH_KEY:
+                continue
+            name, context = self._naming.split(key)
+            if self._prefix:
+                name = f"{self._prefix}{self.LOGGER_JOIN_CHAR}{name}"
+            try:
+                run.track(value, name=name, step=step, epoch=epoch, context=context)
+            except Exception as err:  # a bad value must never stop training
+                self._warn_once(key, f"AimLogger: not tracking {key!r} ({err}).")
+
+    @rank_zero_only
+    def log_hyperparams(
+        self, params: Mapping[str, Any] | Namespace | None, *args: Any, **kwargs: Any
+    ) -> None:
+        """Merge ``params`` (dict, Namespace, OmegaConf, dataclass) into ``run["hparams"]``."""
+        new = to_params(params if params is not None else {}, self._as_str)
+        if not isinstance(new, dict):
+            new = {"value": new}
+        run = self.experiment
+        old = run.get("hparams", None)
+        merged = {**(dict(old) if isinstance(old, Mapping) else {}), **new}
+        try:
+            run["hparams"] = merged
+        except TypeError as err:  # e.g. NaN or a value the core still refuses
+            self._warn_once("hparams", f"AimLogger: hparams stored as text where needed ({err}).")
+            run["hparams"] = json.loads(json.dumps(merged, default=str))
+
+    def _as_str(self, value: Any) -> str:
+        self._warn_once(
+            f"param:{type(value).__qualname__}",
+            f"AimLogger: hyperparameter of type {type(value).__qualname__} stored as str.",
+        )
+        return str(value)
+
+    @rank_zero_only
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        """Record the model class and its parameter counts as ``run["model"]``."""
+        parameters = getattr(model, "parameters", None)
+        if parameters is None:
+            return
+        params = list(parameters())
+        self.experiment["model"] = {
+            "class": type(model).__qualname__,
+            "num_parameters": sum(p.numel() for p in params),
+            "trainable_parameters": sum(p.numel() for p in params if p.requires_grad),
+        }
+
+    @rank_zero_only
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Record checkpoint paths and scores as ``run["checkpoints"]``."""
+        if not self._log_checkpoints:
+            return
+        callback = checkpoint_callback
+        best_k = getattr(callback, "best_k_models", {}) or {}
+        self.experiment["checkpoints"] = {
+            "dirpath": getattr(callback, "dirpath", None),
+            "monitor": getattr(callback, "monitor", None),
+            "best_model_path": getattr(callback, "best_model_path", None) or None,
+            "best_model_score": _score(getattr(callback, "best_model_score", None)),
+            "last_model_path": getattr(callback, "last_model_path", None) or None,
+            "best_k_models": {str(path): _score(score) for path, score in best_k.items()},
+        }
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Flush and record ``finished``/``failed``; a later call re-attaches to the run."""
+        run = self._experiment
+        if run is None:
+            return
+        if not self._owns_run:
+            run.flush()
+            return
+        run.close(status="failed" if status == "failed" else "finished")
+        self._experiment = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Drop the live run and keep its hash, so the copy re-attaches to the same run."""
+        state = self.__dict__.copy()
+        state["_experiment"], state["_owns_run"] = None, True
+        return state
+
+
+def _score(value: Any) -> float | None:
+    """A checkpoint score as a float (None when there is none)."""
+    value = _scalar(value)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def logger_class(package: str, module: str) -> type:
+    """Build (once) an ``AimLogger`` on ``package``'s ``Logger``, importable from ``module``."""
+    if package not in _CLASSES:
+        loggers = importlib.import_module(f"{package}.loggers.logger")
+
+        class AimLogger(AimLoggerCore, loggers.Logger):
+            __doc__ = AimLoggerCore.__doc__
+
+            @property
+            @loggers.rank_zero_experiment
+            def experiment(self) -> Run:
+                """The aim-core ``Run`` (Lightning's ``DummyExperiment`` on other ranks)."""
+                return self._open_run()
+
+        AimLogger.__module__, AimLogger.__qualname__ = module, "AimLogger"
+        _CLASSES[package] = AimLogger
+    return _CLASSES[package]
+
+
+def __getattr__(name: str) -> Any:
+    """Build ``AimLogger`` on first access, so importing this module imports no framework."""
+    if name != "AimLogger":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        importlib.import_module("lightning.pytorch")
+    except ImportError:
+        from aim_core.integrations.pytorch_lightning import AimLogger
+
+        return AimLogger
+    return logger_class("lightning.pytorch", __name__)

@@ -1,0 +1,17 @@
+"""Fixtures for the core tests: a fresh repo folder per test, nothing written to the checkout."""
+
+from __future__ import annotations
+
+import pytest
+
+from aim_core.storage import flusher
+
+
+@pytest.fixture
+def repo_path(tmp_path, monkeypatch):
+    """An empty folder used as the repo and as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AIM_CORE_REPO", raising=False)
+    monkeypatch.setenv("AIM_CORE_FLUSH_INTERVAL", "0.2")
+    yield tmp_path
+    flusher.close_all()

@@ -1,0 +1,135 @@
+"""Crashes, signals, locks and concurrency, with real subprocesses on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from aim_core import Repo, Run
+from aim_core.errors import RunLockedError
+
+WRITER = textwrap.dedent("""
+    import json, sys, time
+    from aim_core import Run
+    repo, interval, count = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    run = Run(repo=repo, flush_interval=interval)
+    run["hparams"] = {"worker": sys.argv[4]}
+    print(json.dumps({"hash": run.hash}), flush=True)
+    start = time.time()
+    for i in range(count if count else 10**12):
+        run.track(float(i), name="loss", step=i, context={"subset": "train"})
+        print(json.dumps({"step": i, "t": time.time()}), flush=True)
+        time.sleep(0.002)
+    run.close()
+    print(json.dumps({"done": True}), flush=True)
+""")
+
+
+def _start_writer(repo, interval=0.2, count=0, tag="w"):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(repo), str(interval), str(count), tag],
+        stdout=subprocess.PIPE, text=True)
+    run_hash = json.loads(proc.stdout.readline())["hash"]
+    return proc, run_hash
+
+
+def _read_until(proc, seconds):
+    """Read the writer's progress lines for ``seconds``; return (step, time) pairs."""
+    seen, deadline = [], time.time() + seconds
+    while time.time() < deadline:
+        line = json.loads(proc.stdout.readline())
+        seen.append((line["step"], line["t"]))
+    return seen
+
+
+def test_kill_9_leaves_a_readable_crashed_run_with_flushed_points(repo_path):
+    proc, run_hash = _start_writer(repo_path, interval=0.2)
+    seen = _read_until(proc, 1.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = time.time()
+    must_have = [step for step, t in seen if t < killed_at - 0.2 - 0.5]
+    assert must_have, "the writer made too little progress"
+    repo = Repo(repo_path)
+    run = repo.get_run(run_hash)
+    assert run.status == "crashed" and run["hparams"] == {"worker": "w"}
+    steps = run.get_metric("loss", {"subset": "train"}).steps.tolist()
+    assert steps[: len(must_have)] == must_have
+    assert [r.status for r in repo.iter_runs()] == ["crashed"]
+    resumed = Run(run_hash, repo=repo_path)  # the dead holder's lock is gone
+    resumed.track(1.0, name="loss", context={"subset": "train"})
+    resumed.close()
+    assert repo.get_run(run_hash).status == "finished"
+
+
+def test_sigterm_loses_nothing(repo_path):
+    proc, run_hash = _start_writer(repo_path, interval=30.0)  # nothing flushes on its own
+    seen = _read_until(proc, 0.7)
+    proc.send_signal(signal.SIGTERM)
+    tail = proc.stdout.read()
+    proc.wait(timeout=20)
+    last = max([step for step, _ in seen] +
+               [json.loads(line)["step"] for line in tail.splitlines() if "step" in line])
+    run = Repo(repo_path).get_run(run_hash)
+    assert run.get_metric("loss", {"subset": "train"}).steps.tolist() == list(range(last + 1))
+    assert run.status == "failed"
+
+
+def test_second_process_gets_run_locked_error_naming_holder(repo_path):
+    proc, run_hash = _start_writer(repo_path)
+    try:
+        code = ("import sys\nfrom aim_core import Run\nfrom aim_core.errors import "
+                "RunLockedError\ntry:\n    Run(sys.argv[1], repo=sys.argv[2])\n"
+                "except RunLockedError as e:\n    print('LOCKED', e.pid, e.host)\n")
+        out = subprocess.run([sys.executable, "-c", code, run_hash, str(repo_path)],
+                             capture_output=True, text=True, timeout=60).stdout
+        assert out.split()[:2] == ["LOCKED", str(proc.pid)]
+        with pytest.raises(RunLockedError, match=f"pid {proc.pid}"):
+            Run(run_hash, repo=repo_path)
+        assert Repo(repo_path).get_run(run_hash).status == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+READER = textwrap.dedent("""
+    import sys, time
+    from aim_core import Repo
+    repo, seconds = sys.argv[1], float(sys.argv[2])
+    deadline, reads = time.time() + seconds, 0
+    while time.time() < deadline:
+        for run in Repo(repo).iter_runs():
+            metric = run.get_metric("loss", {"subset": "train"})
+            if metric is not None:
+                assert (metric.steps == range(len(metric.steps))).all()
+            reads += 1
+    print("READS", reads)
+""")
+
+
+def test_four_writers_and_a_reader_see_no_error_and_lose_nothing(repo_path):
+    Repo(repo_path, init=True)
+    count = 1500  # about 3 s each at 2 ms per point
+    writers = [_start_writer(repo_path, interval=0.05, count=count, tag=str(i))
+               for i in range(4)]
+    reader = subprocess.run([sys.executable, "-c", READER, str(repo_path), "3"],
+                            capture_output=True, text=True, timeout=120)
+    outputs = [proc.communicate(timeout=120) for proc, _ in writers]
+    assert reader.returncode == 0, reader.stderr
+    assert int(reader.stdout.split()[1]) > 0
+    for (proc, _), (out, err) in zip(writers, outputs, strict=True):
+        assert proc.returncode == 0 and not err, err
+        assert '"done": true' in out
+    repo = Repo(repo_path)
+    runs = list(repo.iter_runs())
+    assert sorted(r["hparams", "worker"] for r in runs) == ["0", "1", "2", "3"]
+    for run in runs:
+        assert run.status == "finished"
+        assert run.get_metric("loss", {"subset": "train"}).steps.tolist() == list(range(count))

@@ -1,0 +1,358 @@
+"""AimLogger: real tiny Lightning trainings on CPU, read back through ``aim_core.Repo``."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import warnings
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.logger import DummyExperiment
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, TensorDataset
+
+from aim_core import Repo, Run
+from aim_core.integrations.lightning import AimLogger
+
+# How Lightning's raw keys must be stored: (name, context).
+EXPECTED_NAMES = {
+    "train_loss": ("loss", {"subset": "train"}),
+    "train_acc_step": ("acc", {"subset": "train", "interval": "step"}),
+    "train_acc_epoch": ("acc", {"subset": "train", "interval": "epoch"}),
+    "val_loss": ("loss", {"subset": "val"}),
+    "test_loss": ("loss", {"subset": "test"}),
+}
+
+
+def _loader() -> DataLoader:
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
+
+
+class TinyModel(LightningModule):
+    """A linear regression that logs train/val/test losses the usual Lightning way."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+        self.fail_at = fail_at
+
+    def _loss(self, batch) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.layer(x), y)
+
+    def training_step(self, batch, batch_idx):
+        if self.fail_at is not None and self.global_step >= self.fail_at:
+            raise RuntimeError("boom")
+        loss = self._loss(batch)
+        self.log("train_loss", loss)
+        self.log("train_acc", 1 / (1 + loss), on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self._loss(batch))
+
+    def test_step(self, batch, batch_idx):
+        self.log("test_loss", self._loss(batch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    def train_dataloader(self):
+        return _loader()
+
+    def val_dataloader(self):
+        return _loader()
+
+    def test_dataloader(self):
+        return _loader()
+
+
+class ConfiguredModel(TinyModel):
+    """Hyperparameters from an OmegaConf config, a Namespace and a callable."""
+
+    def __init__(self, cfg, args: Namespace, activation=torch.tanh) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class DictConfigModel(TinyModel):
+    """``save_hyperparameters(cfg)`` with a DictConfig as the only argument."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.save_hyperparameters(cfg)
+
+
+class ChattyModel(TinyModel):
+    """Sends the logger a string value at every step."""
+
+    def training_step(self, batch, batch_idx):
+        self.logger.log_metrics({"train_note": "n/a", "train_ok": 1.0}, step=self.global_step)
+        return super().training_step(batch, batch_idx)
+
+
+class RankProbe(TinyModel):
+    """Writes what each rank's logger looks like into ``marker_dir``."""
+
+    def __init__(self, marker_dir: str) -> None:
+        super().__init__()
+        self.marker_dir = marker_dir
+
+    def on_train_start(self) -> None:
+        logger = self.logger
+        seen = {
+            "dummy": isinstance(logger.experiment, DummyExperiment),
+            "run": isinstance(logger.experiment, Run),
+            "dirs": [logger.name, logger.save_dir, logger.log_dir],
+        }
+        Path(self.marker_dir, f"rank{self.global_rank}.json").write_text(json.dumps(seen))
+
+
+class RecordingCSVLogger(CSVLogger):
+    """Lightning's own CSV logger, remembering every ``log_metrics`` call it receives."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[int, dict]] = []
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.calls.append((step, dict(metrics)))
+        super().log_metrics(metrics, step)
+
+
+@pytest.fixture
+def repo_dir(tmp_path, monkeypatch) -> Path:
+    """An empty repo as the default repo, with the working directory elsewhere."""
+    path = tmp_path / "repo"
+    Repo(str(path), init=True)
+    monkeypatch.setenv("AIM_CORE_REPO", str(path))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return path
+
+
+def _trainer(logger, tmp_path: Path, **overrides) -> Trainer:
+    kwargs = dict(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=2,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        limit_test_batches=1,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path / "work",
+        logger=logger,
+    )
+    return Trainer(**{**kwargs, **overrides})
+
+
+def _only_run(path: Path):
+    runs = list(Repo(str(path)).iter_runs())
+    assert len(runs) == 1, [r.hash for r in runs]
+    return runs[0]
+
+
+def _ctx(context) -> tuple:
+    return tuple(sorted(dict(context).items()))
+
+
+def _sequences(run) -> dict[tuple, tuple[list, list]]:
+    """``{(name, context): (steps, epochs)}``, NaN epochs as None."""
+    return {
+        (m.name, _ctx(m.context)): (
+            m.steps.tolist(),
+            [None if math.isnan(e) else e for e in m.epochs.tolist()],
+        )
+        for m in run.metrics()
+    }
+
+
+def test_fit_then_test_stores_exactly_what_lightning_logs(repo_dir, tmp_path):
+    aim = AimLogger(experiment="seq")
+    csv = RecordingCSVLogger(tmp_path / "csv")
+    trainer = _trainer([aim, csv], tmp_path)
+    model = TinyModel()
+    trainer.fit(model)
+    trainer.test(model)
+
+    expected = sorted(
+        (*EXPECTED_NAMES[key][:1], _ctx(EXPECTED_NAMES[key][1]), step, float(m["epoch"]), value)
+        for step, m in csv.calls
+        for key, value in m.items()
+        if key != "epoch"
+    )
+    run = _only_run(repo_dir)
+    stored = sorted(
+        (m.name, _ctx(m.context), int(s), float(e), float(v))
+        for m in run.metrics()
+        for s, e, v in zip(m.steps, m.epochs, m.values, strict=True)
+    )
+    assert [p[:4] for p in stored] == [p[:4] for p in expected]
+    assert [p[4] for p in stored] == pytest.approx([p[4] for p in expected])
+
+    loss = {ctx: seq for (name, ctx), seq in _sequences(run).items() if name == "loss"}
+    assert loss == {
+        (("subset", "train"),): ([0, 1], [0.0, 1.0]),
+        (("subset", "val"),): ([0, 1], [0.0, 1.0]),
+        (("subset", "test"),): ([2], [2.0]),
+    }
+    assert run.status == "finished"
+    assert run.experiment == "seq" and aim.version == run.hash
+    assert run["model"]["num_parameters"] == 5
+
+
+def test_key_mapping_prefix_and_input_left_untouched(repo_dir):
+    logger = AimLogger(prefix="exp")
+    metrics = {"val_loss/dataloader_idx_1": 0.5, "train_loss_epoch": 0.25, "lr": 0.1, "epoch": 3}
+    before = dict(metrics)
+    logger.log_metrics(metrics, step=7)
+    logger.finalize("success")
+
+    assert metrics == before
+    assert _sequences(_only_run(repo_dir)) == {
+        ("exp-loss", (("dataloader", 1), ("subset", "val"))): ([7], [3.0]),
+        ("exp-loss", (("interval", "epoch"), ("subset", "train"))): ([7], [3.0]),
+        ("exp-lr", ()): ([7], [3.0]),
+    }
+
+
+def test_hparams_from_omegaconf_and_namespace(repo_dir, tmp_path):
+    cfg = OmegaConf.create({"optim": {"lr": 0.1, "name": "sgd"}, "width": 4, "tag": "w${width}"})
+    args = Namespace(seed=3, device=torch.device("cpu"))
+    trainer = _trainer(AimLogger(), tmp_path, max_epochs=1)
+    model = ConfiguredModel(cfg, args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model)
+        trainer.validate(model)
+        trainer.test(model)
+
+    assert _only_run(repo_dir)["hparams"] == {
+        "cfg": {"optim": {"lr": 0.1, "name": "sgd"}, "width": 4, "tag": "w4"},
+        "args": {"seed": 3, "device": "cpu"},
+        "activation": "tanh",
+    }
+    assert len([w for w in caught if "stored as str" in str(w.message)]) == 1
+
+
+def test_hparams_from_a_dictconfig_alone(repo_dir, tmp_path):
+    cfg = OmegaConf.create({"width": 4, "name": "net-${width}"})
+    _trainer(AimLogger(), tmp_path, max_epochs=1).fit(DictConfigModel(cfg))
+    assert _only_run(repo_dir)["hparams"] == {"width": 4, "name": "net-4"}
+
+
+def test_pickled_logger_and_trainer_write_into_the_same_run(repo_dir, tmp_path):
+    logger = AimLogger(experiment="pickled")
+    logger.log_metrics({"probe": 1.0}, step=0)  # the original stays open throughout
+    copy = pickle.loads(pickle.dumps(logger))
+    copy.log_metrics({"probe": 2.0}, step=1)
+    trainer = pickle.loads(pickle.dumps(_trainer(logger, tmp_path, max_epochs=1)))
+    assert trainer.logger is not logger and trainer.logger.version == logger.version
+    trainer.fit(TinyModel())
+    logger.log_metrics({"probe": 3.0}, step=2)
+    copy.finalize("success")
+    logger.finalize("success")
+
+    run = _only_run(repo_dir)
+    sequences = _sequences(run)
+    assert sequences[("probe", ())] == ([0, 1, 2], [None, None, None])
+    assert sequences[("loss", (("subset", "train"),))] == ([0], [0.0])
+    assert run.hash == copy.version and run.status == "finished"
+
+
+def test_ddp_spawn_creates_one_run_and_rank1_sees_dummy(repo_dir, tmp_path):
+    logger = AimLogger(experiment="ddp")
+    trainer = _trainer(
+        logger, tmp_path, max_epochs=1, strategy="ddp_spawn", devices=2, limit_val_batches=0
+    )
+    trainer.fit(RankProbe(str(tmp_path)))
+
+    rank0 = json.loads((tmp_path / "rank0.json").read_text())
+    rank1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert rank0["run"] and not rank0["dummy"]
+    assert rank1["dummy"] and not rank1["run"]
+    assert rank1["dirs"][:2] == ["ddp", str(tmp_path / "work")]
+    run = _only_run(repo_dir)
+    assert run.experiment == "ddp" and run.status == "finished"
+    assert ("loss", (("subset", "train"),)) in _sequences(run)
+
+
+def test_raising_training_ends_failed(repo_dir, tmp_path):
+    trainer = _trainer(AimLogger(), tmp_path, max_epochs=3)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(TinyModel(fail_at=1))
+    run = _only_run(repo_dir)
+    assert run.status == "failed"
+    assert _sequences(run)[("loss", (("subset", "train"),))][0] == [0]
+
+
+def test_checkpoints_go_to_save_dir_not_the_repo(repo_dir, tmp_path):
+    logger = AimLogger(experiment="ckpt")
+    callback = ModelCheckpoint(monitor="val_loss", save_top_k=1)
+    trainer = _trainer(logger, tmp_path, enable_checkpointing=True, callbacks=[callback])
+    trainer.fit(TinyModel())
+
+    checkpoints = list(tmp_path.rglob("*.ckpt"))
+    assert checkpoints
+    for path in checkpoints:
+        assert path.parent == tmp_path / "work" / "ckpt" / logger.version / "checkpoints"
+        assert repo_dir not in path.parents
+    recorded = _only_run(repo_dir)["checkpoints"]
+    assert recorded["best_model_path"] == callback.best_model_path
+    assert recorded["best_model_score"] == pytest.approx(float(callback.best_model_score))
+    with pytest.raises(ValueError, match="inside an aim-core repo"):
+        AimLogger(save_dir=repo_dir / ".aim_core" / "ckpt")
+
+
+def test_string_metric_warns_once_and_training_goes_on(repo_dir, tmp_path):
+    trainer = _trainer(AimLogger(), tmp_path, max_epochs=3, limit_val_batches=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(ChattyModel())
+
+    assert len([w for w in caught if "train_note" in str(w.message)]) == 1
+    run = _only_run(repo_dir)
+    sequences = _sequences(run)
+    assert sequences[("ok", (("subset", "train"),))][0] == [0, 1, 2]
+    assert ("note", (("subset", "train"),)) not in sequences
+    assert run.status == "finished"
+
+
+def test_pytorch_lightning_flavour(repo_dir, tmp_path):
+    import pytorch_lightning as pl
+
+    from aim_core.integrations.pytorch_lightning import AimLogger as PLAimLogger
+
+    class PLModel(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            loss = torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    logger = PLAimLogger()
+    assert isinstance(logger, pl.loggers.Logger)
+    trainer = pl.Trainer(
+        accelerator="cpu", max_epochs=2, limit_train_batches=1, log_every_n_steps=1, logger=logger,
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )
+    trainer.fit(PLModel(), train_dataloaders=_loader())
+    assert _sequences(_only_run(repo_dir))[("loss", (("subset", "train"),))] == ([0, 1], [0.0, 1.0])

@@ -1,0 +1,220 @@
+"""The dashboard's JSON API, through Starlette's test client, against a trained repo."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from aim_core import Repo
+from aim_core.ui.app import create_app
+from aim_core.ui.server import serve
+
+from conftest import CONFIGS, make_repo
+
+LOSS_TRAIN = 'loss {"subset":"train"}'
+
+
+def test_info_says_read_only(client, ui_repo):
+    body = client.get("/api/info").json()
+    assert body == {"repo": str(Repo(ui_repo[0]).path), "allow_writes": False}
+
+
+def test_runs_lists_every_run_with_props(client, ui_repo):
+    body = client.get("/api/runs").json()
+    rows = {r["name"]: r for r in body["runs"]}
+    assert body["count"] == 4 and set(rows) == {c[0] for c in CONFIGS} | {"long"}
+    assert rows["sgd-wide"]["status"] == "failed" and rows["sgd-small"]["status"] == "finished"
+    assert rows["sgd-wide"]["experiment"] == "wide"
+    assert rows["sgd-small"]["hash"] == ui_repo[1]["sgd-small"]
+    assert all(r["duration"] >= 0 and r["creation_time"] for r in rows.values())
+    created = [r["creation_time"] for r in body["runs"]]
+    assert created == sorted(created, reverse=True)
+    keys = {c["key"]: c["varying"] for c in body["columns"]["params"]}
+    assert keys == {"hparams.lr": True, "hparams.batch_size": True,
+                    "hparams.optimizer.name": True}
+    assert LOSS_TRAIN in {c["key"] for c in body["columns"]["metrics"]}
+
+
+def test_runs_picked_columns_hold_params_and_last_values(client, ui_repo):
+    body = client.get("/api/runs", params={"param": "hparams.lr", "metric": LOSS_TRAIN}).json()
+    rows = {r["hash"]: r for r in body["runs"]}
+    for run in Repo(ui_repo[0]).iter_runs():
+        assert rows[run.hash]["params"] == {"hparams.lr": run["hparams", "lr"]}
+        metric = run.get_metric("loss", {"subset": "train"})
+        expected = None if metric is None else float(metric.values[-1])
+        assert rows[run.hash]["metrics"] == {LOSS_TRAIN: expected}
+
+
+def test_runs_auto_columns_pick_varying_params(client):
+    body = client.get("/api/runs", params={"auto": "1"}).json()
+    assert body["shown"]["params"] == ["hparams.batch_size", "hparams.lr",
+                                       "hparams.optimizer.name"]
+    assert body["runs"][0]["params"].keys() == set(body["shown"]["params"])
+
+
+def test_runs_search_narrows(client, ui_repo):
+    body = client.get("/api/runs", params={"q": 'run.experiment == "baseline"'}).json()
+    assert sorted(r["name"] for r in body["runs"]) == ["sgd-large", "sgd-small"]
+    body = client.get("/api/runs", params={"q": "run.hparams.lr >= 0.02"}).json()
+    assert sorted(r["name"] for r in body["runs"]) == ["sgd-large", "sgd-wide"]
+
+
+def test_runs_by_hash_for_live_refresh(client, ui_repo):
+    wanted = ui_repo[1]["long"]
+    body = client.get("/api/runs", params={"hash": [wanted, "f" * 24]}).json()
+    assert [r["hash"] for r in body["runs"]] == [wanted]
+
+
+@pytest.mark.parametrize("query, fragment", [
+    ("run.hparams.lr >", "column 17"),
+    ("run.__class__", "__class__"),
+    ('__import__("os")', "__import__"),
+])
+def test_bad_queries_answer_400_with_the_message(client, query, fragment):
+    for path in ("/api/runs", "/api/metrics"):
+        resp = client.get(path, params={"q": query})
+        assert resp.status_code == 400, path
+        assert fragment in resp.json()["error"]
+
+
+def test_run_detail_has_params_tree_and_summaries(client, ui_repo):
+    run_hash = ui_repo[1]["sgd-small"]
+    body = client.get(f"/api/runs/{run_hash}").json()
+    assert body["run"]["name"] == "sgd-small" and body["run"]["status"] == "finished"
+    assert body["params"] == {"hparams": {"lr": 0.01, "batch_size": 32,
+                                          "optimizer": {"name": "sgd"}}}
+    seqs = {(s["name"], json.dumps(s["context"])): s for s in body["sequences"]}
+    assert set(seqs) == {("loss", '{"subset": "train"}'), ("loss", '{"subset": "val"}'),
+                         ("acc", '{"subset": "val"}')}
+    metric = Repo(ui_repo[0]).get_run(run_hash).get_metric("loss", {"subset": "train"})
+    train = seqs[("loss", '{"subset": "train"}')]
+    assert train["count"] == len(metric.values) == 40
+    assert train["last"] == pytest.approx(metric.values[-1])
+    assert train["min"] == pytest.approx(metric.values.min())
+    assert train["max"] == pytest.approx(metric.values.max())
+
+
+@pytest.mark.parametrize("path", [
+    "/api/runs/0123456789abcdef01234567", "/api/runs/..%2F..%2Fetc",
+    "/api/series?run=0123456789abcdef01234567",
+])
+def test_unknown_hash_is_404(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 404 and "No run" in resp.json()["error"]
+
+
+def test_series_are_downsampled_keeping_extremes(client, ui_repo):
+    run_hash = ui_repo[1]["long"]
+    body = client.get("/api/series", params={"run": run_hash, "name": "wave"}).json()
+    (wave,) = body["series"]
+    full = Repo(ui_repo[0]).get_run(run_hash).get_metric("wave")
+    assert wave["count"] == 5000 and len(wave["steps"]) <= 1000
+    assert wave["steps"][0] == 0 and wave["steps"][-1] == 4999
+    assert max(wave["values"]) == pytest.approx(full.values.max())  # the spike at 3333
+    assert 3333 in wave["steps"]
+    assert min(wave["values"]) == pytest.approx(full.values.min())
+    assert wave["epochs"] is None and len(wave["times"]) == len(wave["steps"])
+    small = client.get("/api/series", params={"run": run_hash, "name": "wave", "points": 50})
+    assert len(small.json()["series"][0]["steps"]) <= 50
+
+
+def test_series_filter_by_context_and_nan_as_null(client, ui_repo):
+    run_hash = ui_repo[1]["sgd-large"]
+    params = {"run": run_hash, "context": '{"subset": "val"}'}
+    names = sorted(s["name"] for s in client.get("/api/series", params=params).json()["series"])
+    assert names == ["acc", "loss"]
+    val = client.get("/api/series", params={**params, "name": "loss"}).json()["series"][0]
+    assert val["epochs"] == [0, 1, 2, 3, 4] and val["steps"] == [8, 16, 24, 32, 40]
+    gaps = client.get("/api/series", params={"run": ui_repo[1]["long"], "name": "gaps"})
+    assert gaps.json()["series"][0]["values"] == [None, 1.0]
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"run": "x", "context": "[1]"}, {"run": "x", "context": "{"}, {"run": "x", "points": "0"},
+])
+def test_series_bad_arguments_are_400(client, params):
+    assert client.get("/api/series", params=params).status_code == 400
+
+
+def test_metric_search_gives_one_series_per_run_and_context(client, ui_repo):
+    body = client.get("/api/metrics", params={"q": 'metric.name == "loss"'}).json()
+    pairs = {(s["run"], s["context"]["subset"]) for s in body["series"]}
+    trained = [ui_repo[1][c[0]] for c in CONFIGS]
+    assert pairs == {(h, subset) for h in trained for subset in ("train", "val")}
+    assert len(body["series"]) == 6 and not body["truncated"]
+    assert body["runs"][trained[1]]["params"]["hparams.lr"] == 0.05
+    narrowed = client.get("/api/metrics", params={
+        "q": 'metric.name == "loss" and metric.context.subset == "val" and run.hparams.lr > 0.015',
+    }).json()
+    assert sorted(body["runs"][s["run"]]["name"] for s in narrowed["series"]) == [
+        "sgd-large", "sgd-wide"]
+    limited = client.get("/api/metrics", params={"q": 'metric.name == "loss"', "limit": 2})
+    assert len(limited.json()["series"]) == 2 and limited.json()["truncated"]
+
+
+def test_writes_are_refused_when_read_only(client, ui_repo):
+    run_hash = ui_repo[1]["sgd-small"]
+    headers = {"X-Aim-Core-Write": "1"}
+    assert client.post(f"/api/runs/{run_hash}/archive", headers=headers).status_code == 403
+    assert client.delete(f"/api/runs/{run_hash}", headers=headers).status_code == 403
+    assert not Repo(ui_repo[0]).get_run(run_hash).archived
+
+
+def test_writes_with_allow_writes(tmp_path):
+    hashes = make_repo(tmp_path / "repo")
+    small, wide = hashes["sgd-small"], hashes["sgd-wide"]
+    with TestClient(create_app(tmp_path / "repo", allow_writes=True)) as client:
+        write = {"X-Aim-Core-Write": "1"}
+        assert client.get("/api/info").json()["allow_writes"] is True
+        assert client.post(f"/api/runs/{small}/archive").status_code == 403  # no header
+        assert client.post(f"/api/runs/{small}/archive", headers=write).status_code == 200
+        assert client.post(f"/api/runs/{wide}/archive", headers=write).status_code == 200
+        names = [r["name"] for r in client.get("/api/runs").json()["runs"]]
+        assert "sgd-small" not in names and len(names) == 2
+        archived = client.get("/api/runs", params={"q": "run.archived == True"}).json()
+        assert sorted(r["name"] for r in archived["runs"]) == ["sgd-small", "sgd-wide"]
+        assert client.post(f"/api/runs/{small}/unarchive", headers=write).status_code == 200
+        assert client.delete(f"/api/runs/{small}", headers=write).status_code == 200
+        assert client.get(f"/api/runs/{small}").status_code == 404
+        assert client.delete(f"/api/runs/{small}", headers=write).status_code == 404
+    repo = Repo(tmp_path / "repo")
+    assert small not in repo.list_runs()
+    wide_run = repo.get_run(wide)
+    assert wide_run.archived and wide_run.status == "failed"  # archiving keeps the status
+
+
+def test_pages_and_plotly_are_served_locally(client, ui_repo):
+    for path in ("/", "/metrics", f"/runs/{ui_repo[1]['long']}"):
+        resp = client.get(path)
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+        assert "http://" not in resp.text and "https://" not in resp.text
+    plotly_js = client.get("/vendor/plotly.min.js")
+    assert plotly_js.status_code == 200 and len(plotly_js.content) > 1_000_000
+    assert client.get("/static/app.css").status_code == 200
+    assert client.get("/static/../api.py").status_code == 404
+
+
+def test_serve_refuses_a_busy_port(ui_repo):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        with pytest.raises(OSError, match="pick another --port"):
+            serve(ui_repo[0], port=busy.getsockname()[1])
+
+
+def test_downsampling_scales(tmp_path):
+    from aim_core import Run
+
+    Repo(tmp_path / "big", init=True)
+    run = Run(repo=str(tmp_path / "big"))
+    for step, value in enumerate(np.sin(np.arange(200_000) / 1000.0)):
+        run.track(float(value), name="sine", step=step)
+    run.close()
+    with TestClient(create_app(tmp_path / "big")) as client:
+        (series,) = client.get("/api/metrics", params={"q": ""}).json()["series"]
+    assert series["count"] == 200_000 and len(series["values"]) <= 1000
+    assert series["steps"][-1] == 199_999
