@@ -336,17 +336,14 @@ class Run:
     def _read_stored(self, name: str, context: dict[str, Any]) -> Any:
         if self._file is None:
             self._open_read_only()
-        for seq_id, info in self._meta[2].items():
-            if info["name"] == name and info["context"] == context:
-                return self._file.read_columns(seq_id, info["chunks"])
-        return concat_columns([])
+        return self._file.read_sequence(name, context)
 
     def _live_metric(self, seq: Any) -> Metric:
         writer = self._writer
 
         def load() -> Any:
             with writer._flush_lock:
-                stored = writer.file.read_columns(seq.seq_id, seq.n_chunks, sort=False)
+                stored = writer.file.read_columns(seq.seq_id, seq.chunk_ids, sort=False)
                 pending = list(seq.pending)
             parts = [stored, pending_columns(pending)] if pending else [stored]
             return sort_by_step(concat_columns(parts))

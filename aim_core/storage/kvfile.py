@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -89,6 +90,17 @@ class KVFile:
         self._check_alive()
         query = f'SELECT key FROM "{self._db.tablename}" WHERE key >= ? AND key < ? ORDER BY key'
         return [row[0] for row in self._db.conn.select(query, (prefix, prefix + "\uffff"))]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Make the reads inside the block see one consistent state of the file."""
+        self._check_alive()
+        self._db.conn.select_one("BEGIN")
+        try:
+            yield
+        finally:
+            if self._db.conn is not None and self._db.conn.is_alive():
+                self._db.conn.select_one("ROLLBACK")
 
     def commit(self) -> None:
         """Make queued writes durable; raises the first error of any queued statement."""

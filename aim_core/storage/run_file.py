@@ -5,11 +5,11 @@ Keys of the single table ``run`` (JSON unless said otherwise):
 - ``props``: name, description, experiment, tags, creation_time, end_time, active,
   archived, status.
 - ``params``: the nested params dict.
-- ``sequences``: ``{seq_id: {"name", "context", "chunks", "count", "first_step", "first",
-  "last_step", "last", "min", "max"}}``.
-- ``chunk/<seq_id>/<index>``: raw point chunks (see ``chunks.py``), at most
-  ``CHUNK_POINTS`` points each, so a sequence is a handful of blobs however often it was
-  flushed.
+- ``sequences``: ``{seq_id: {"name", "context", "chunks" (chunk ids, oldest first),
+  "chunk_sizes", "count", "first_step", "first", "last_step", "last", "min", "max"}}``.
+- ``chunk/<seq_id>/<chunk_id>``: raw point chunks (see ``chunks.py``); small chunks are
+  merged until they reach ``CHUNK_POINTS`` points (see ``sequence_state.py``), so a sequence
+  is a handful of blobs however often it was flushed.
 
 Everything one flush writes lands in one transaction.
 """
@@ -59,14 +59,25 @@ class RunFile:
             raise self.corrupted(ValueError("run properties are missing"))
         return props, params, sequences
 
-    def read_columns(self, seq_id: str, n_chunks: int, sort: bool = True) -> Columns:
+    def read_columns(self, seq_id: str, chunk_ids: list[int], sort: bool = True) -> Columns:
         """Read every stored point of one sequence, sorted by step unless told otherwise."""
         try:
-            parts = [decode_chunk(self.kv.get(chunk_key(seq_id, i))) for i in range(n_chunks)]
+            parts = [decode_chunk(self.kv.get(chunk_key(seq_id, i))) for i in chunk_ids]
         except READ_ERRORS as exc:
             raise self.corrupted(exc) from exc
         columns = concat_columns(parts)
         return sort_by_step(columns) if sort else columns
+
+    def read_sequence(self, name: str, context: dict[str, Any]) -> Columns:
+        """Read the latest stored points of ``(name, context)`` as one consistent snapshot."""
+        try:
+            with self.kv.snapshot():
+                for seq_id, info in self.kv.get("sequences", {}).items():
+                    if info["name"] == name and info["context"] == context:
+                        return self.read_columns(seq_id, info["chunks"])
+        except READ_ERRORS as exc:
+            raise self.corrupted(exc) from exc
+        return concat_columns([])
 
     def read_chunk(self, seq_id: str, index: int) -> Columns:
         """Read one chunk in tracking order."""

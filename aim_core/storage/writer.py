@@ -15,7 +15,7 @@ from .catalog import Catalog
 from .chunks import encode_chunk
 from .lock import RunLock
 from .run_file import CHUNK_POINTS, RunFile, chunk_key
-from .sequence_state import SequenceState, merged_summary, pending_columns, split_chunks
+from .sequence_state import ChunkLayout, SequenceState, merged_summary, pending_columns
 
 MAX_PENDING_POINTS = 10_000_000  # per run; beyond it the oldest unwritable points are dropped
 
@@ -78,16 +78,7 @@ class RunWriter:
 
     def _restore_sequence(self, seq_id: str, info: dict[str, Any]) -> None:
         seq = SequenceState(seq_id, info["name"], info["context"])
-        n_chunks = info.get("chunks", 0)
-        if n_chunks:
-            last = self.file.read_chunk(seq_id, n_chunks - 1)
-            if len(last[0]) < CHUNK_POINTS:
-                seq.tail, seq.n_full = last, n_chunks - 1
-            else:
-                seq.n_full = n_chunks
-        seq.summary = {k: v for k, v in info.items() if k not in ("name", "context", "chunks")}
-        last_step = seq.summary.get("last_step")
-        seq.next_step = 0 if last_step is None else last_step + 1
+        seq.restore(info)
         self.by_name.setdefault(seq.name, []).append(seq)
         self.sequences.append(seq)
 
@@ -143,8 +134,9 @@ class RunWriter:
             raise
         for seq, pts in batches:
             del seq.pending[: len(pts)]
-        for seq, (n_full, tail, summary) in updates.items():
-            seq.n_full, seq.tail, seq.summary = n_full, tail, summary
+        for seq, (layout, summary) in updates.items():
+            seq.chunk_ids, seq.chunk_sizes = layout.ids, layout.sizes
+            seq.next_chunk_id, seq.summary = layout.next_id, summary
         self.meta_dirty = False
 
     def _write_points(self, batches: list) -> dict[SequenceState, tuple]:
@@ -152,23 +144,19 @@ class RunWriter:
         kv = self.file.kv
         for seq, pts in batches:
             new = pending_columns(pts)
-            full, tail = split_chunks(seq.tail, new, CHUNK_POINTS)
-            n_full = seq.n_full
-            for chunk in full:
-                kv.put(chunk_key(seq.seq_id, n_full), encode_chunk(chunk))
-                n_full += 1
-            if len(tail[0]):
-                kv.put(chunk_key(seq.seq_id, n_full), encode_chunk(tail))
-            updates[seq] = (n_full, tail, merged_summary(seq.summary, new))
+            layout = ChunkLayout(seq, CHUNK_POINTS)
+            layout.append(new, lambda chunk_id, seq=seq: self.file.read_chunk(seq.seq_id,
+                                                                                chunk_id))
+            for chunk_id, columns in layout.written.items():
+                kv.put(chunk_key(seq.seq_id, chunk_id), encode_chunk(columns))
+            for chunk_id in layout.deleted:
+                kv.delete(chunk_key(seq.seq_id, chunk_id))
+            updates[seq] = (layout, merged_summary(seq.summary, new))
         return updates
 
     def _write_meta(self, updates: dict[SequenceState, tuple]) -> None:
-        infos = {}
-        for seq in list(self.sequences):
-            n_full, tail, summary = updates.get(seq, (seq.n_full, seq.tail, seq.summary))
-            chunks = n_full + (1 if len(tail[0]) else 0)
-            infos[seq.seq_id] = {"name": seq.name, "context": seq.context, "chunks": chunks,
-                                 **summary}
+        infos = {seq.seq_id: seq.info(*updates.get(seq, (None, None)))
+                 for seq in list(self.sequences)}
         kv = self.file.kv
         kv.put("sequences", infos)
         kv.put("props", self.props)

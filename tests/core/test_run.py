@@ -249,14 +249,14 @@ def test_large_metric_is_few_chunks(repo_path):
     from aim_core.storage.run_file import CHUNK_POINTS
 
     run = Run(repo=repo_path, flush_interval=0.01)
-    n = CHUNK_POINTS * 3 + 10
+    n = CHUNK_POINTS * 3 + 1000
     for i in range(n):
         run.track(float(i), name="big")
-        if i % 50_000 == 0:
-            run.flush()  # many flushes must not mean many chunks
+        if i % 500 == 0:
+            run.flush()  # ~400 flushes must not mean ~400 chunks
     run.close()
     stored = Repo(repo_path).get_run(run.hash)
-    infos = stored._stored_meta()[2]
-    assert [info["chunks"] for info in infos.values()] == [4]
+    (info,) = stored._stored_meta()[2].values()
+    assert len(info["chunks"]) <= 3 + 16 and sum(info["chunk_sizes"]) == n
     metric = stored.get_metric("big")
     assert metric.count == n and (metric.values == np.arange(n)).all()
