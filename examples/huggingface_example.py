@@ -13,7 +13,6 @@ import tempfile
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from aim_core.integrations.huggingface import AimCallback  # noqa: E402
 from transformers import (  # noqa: E402
     BertConfig,
     BertForSequenceClassification,
@@ -22,6 +21,7 @@ from transformers import (  # noqa: E402
 )
 
 from aim_core import Repo  # noqa: E402
+from aim_core.integrations.huggingface import AimCallback  # noqa: E402
 
 
 class TokenDataset(torch.utils.data.Dataset):
@@ -90,13 +90,14 @@ def report(repo_path: str | None, run_hash: str) -> None:
         f"run {run.hash}: lr={run['hparams']['learning_rate']}, "
         f"hidden_size={run['model']['hidden_size']}, train_loss={run['summary']['train_loss']:.4f}"
     )
-    query = 'metric.name == "loss" and metric.context.subset != "train"'
+    query = (
+        f'run.hash == "{run_hash}" and metric.name == "loss" and metric.context.subset != "train"'
+    )
     for metric in repo.query_metrics(query):
-        if metric.run.hash == run_hash:
-            points = ", ".join(
-                f"{s}: {v:.4f}" for s, v in zip(metric.steps, metric.values, strict=True)
-            )
-            print(f"  {metric.name} {metric.context.to_dict()} -> {points}")
+        points = ", ".join(
+            f"{s}: {v:.4f}" for s, v in zip(metric.steps, metric.values, strict=True)
+        )
+        print(f"  {metric.name} {metric.context.to_dict()} -> {points}")
 
 
 def main() -> None:

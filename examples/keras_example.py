@@ -10,9 +10,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # must be set before keras is i
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from aim_core.integrations.keras import AimCallback  # noqa: E402
 
 from aim_core import Repo  # noqa: E402
+from aim_core.integrations.keras import AimCallback  # noqa: E402
 
 
 def make_data(n: int = 512) -> tuple[np.ndarray, np.ndarray]:

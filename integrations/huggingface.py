@@ -8,18 +8,18 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from aim_core.integrations.naming import MetricNaming
 from transformers.trainer_callback import ExportableState, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from aim_core import Repo, Run
 from aim_core.errors import RunNotFoundError
+from aim_core.integrations.naming import MetricNaming
 
-TRAIN = {"subset": "train"}
+_TRAIN = {"subset": "train"}
 # Keys the Trainer logs without a split prefix (loss, learning_rate, grad_norm) are training keys.
 _TRAINING_LOG_NAMING = MetricNaming(
-    prefixes={"eval_": {"subset": "eval"}, "test_": {"subset": "test"}, "train_": TRAIN},
-    default=TRAIN,
+    prefixes={"eval_": {"subset": "eval"}, "test_": {"subset": "test"}, "train_": _TRAIN},
+    default=_TRAIN,
 )
 _NOT_METRICS = frozenset({"epoch", "step"})
 
@@ -165,13 +165,11 @@ class AimCallback(TrainerCallback, ExportableState):
         return run
 
     def _close(self) -> None:
-        if self._run is None:
-            return
-        if self._owns_run:
+        if self._run is not None and self._owns_run:
             self._run.close()
             self._run = None
-        else:
-            self._run.flush()
+        elif self._run is not None:
+            self._run.flush()  # a run passed in stays open for its owner
 
     # -- params and metrics -------------------------------------------------------------
 
@@ -191,20 +189,16 @@ class AimCallback(TrainerCallback, ExportableState):
     def _track_all(self, run: Run, logs: Mapping[str, Any], state) -> None:
         naming = self._naming_for(logs)
         for key, value in logs.items():
-            if key in _NOT_METRICS:
-                continue
             name, context = naming.split(key)
-            if context:  # keys outside an evaluation's prefix (e.g. epoch) have none
+            # keys outside an evaluation's prefix (e.g. epoch) get no context
+            if context and key not in _NOT_METRICS:
                 self._track(run, key, value, name, context, state)
 
     def _track(self, run: Run, key: str, value: Any, name: str, context: dict, state) -> None:
         try:
             run.track(value, name=name, step=state.global_step, epoch=state.epoch, context=context)
         except TypeError:
-            self._warn(
-                f"track:{key}",
-                f"AimCallback skips {key!r}: {type(value).__name__} is not a number.",
-            )
+            self._warn(f"track:{key}", f"AimCallback skips {key!r}: not a number ({value!r}).")
         except Exception as err:  # tracking must never stop training
             self._warn(f"track:{key}", f"AimCallback could not track {key!r}: {err}")
 
@@ -249,15 +243,15 @@ def _prefix_context(prefix: str) -> dict[str, Any]:
 def _model_params(model: Any) -> dict[str, Any]:
     """Model config, parameter counts and PEFT adapter configs as plain data."""
     config = getattr(model, "config", None)
-    info = dict(config.to_dict()) if hasattr(config, "to_dict") else {}
+    if hasattr(config, "to_json_string"):  # transformers' own JSON form: str keys, dtype names
+        info = json.loads(config.to_json_string(use_diff=False))
+    else:
+        info = dict(config.to_dict()) if hasattr(config, "to_dict") else {}
     if hasattr(model, "parameters"):
         params = list(model.parameters())
         info["num_parameters"] = sum(p.numel() for p in params)
         info["num_trainable_parameters"] = sum(p.numel() for p in params if p.requires_grad)
     peft = getattr(model, "peft_config", None)
     if isinstance(peft, Mapping) and peft:
-        info["peft_config"] = {
-            name: cfg.to_dict() if hasattr(cfg, "to_dict") else str(cfg)
-            for name, cfg in peft.items()
-        }
+        info["peft_config"] = {name: cfg.to_dict() for name, cfg in peft.items()}
     return info

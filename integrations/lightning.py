@@ -9,7 +9,6 @@ is not installed); ``aim_core.integrations.pytorch_lightning.AimLogger`` is the
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import warnings
 from argparse import Namespace
@@ -30,8 +29,9 @@ DATALOADER_PATTERN = {r"/dataloader_idx_(\d+)$": "dataloader"}
 EPOCH_KEY = "epoch"  # injected by Lightning into every metrics dict it logs
 
 
-def _affixes(spec: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+def _affixes(spec: Mapping[str, Mapping[str, str]] | None, default: Any) -> dict[str, dict]:
     """Turn Aim's ``{ctx_key: {ctx_value: affix}}`` into ``{affix: {ctx_key: ctx_value}}``."""
+    spec = default if spec is None else spec
     return {affix: {key: value} for key, values in spec.items() for value, affix in values.items()}
 
 
@@ -109,8 +109,8 @@ class AimLoggerCore:
         self._owns_run = run is None  # a run passed in is the caller's to close
         self._prefix = prefix
         self._naming = MetricNaming(
-            prefixes=_affixes(context_prefixes or DEFAULT_CONTEXT_PREFIXES),
-            suffixes=_affixes(context_postfixes or DEFAULT_CONTEXT_POSTFIXES),
+            prefixes=_affixes(context_prefixes, DEFAULT_CONTEXT_PREFIXES),
+            suffixes=_affixes(context_postfixes, DEFAULT_CONTEXT_POSTFIXES),
             patterns=DATALOADER_PATTERN,
         )
         self._save_dir = os.path.abspath(os.fspath(save_dir) if save_dir else os.getcwd())
@@ -190,11 +190,7 @@ class AimLoggerCore:
         run = self.experiment
         old = run.get("hparams", None)
         merged = {**(dict(old) if isinstance(old, Mapping) else {}), **new}
-        try:
-            run["hparams"] = merged
-        except TypeError as err:  # e.g. NaN or a value the core still refuses
-            self._warn_once("hparams", f"AimLogger: hparams stored as text where needed ({err}).")
-            run["hparams"] = json.loads(json.dumps(merged, default=str))
+        run["hparams"] = merged  # to_params left only JSON values: this cannot raise
 
     def _as_str(self, value: Any) -> str:
         self._warn_once(

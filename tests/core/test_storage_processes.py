@@ -133,3 +133,26 @@ def test_four_writers_and_a_reader_see_no_error_and_lose_nothing(repo_path):
     for run in runs:
         assert run.status == "finished"
         assert run.get_metric("loss", {"subset": "train"}).steps.tolist() == list(range(count))
+
+
+def test_ctrl_c_loses_nothing_and_marks_failed(repo_path):
+    proc, run_hash = _start_writer(repo_path, interval=30.0)
+    seen = _read_until(proc, 0.7)
+    proc.send_signal(signal.SIGINT)
+    tail = proc.stdout.read()
+    proc.wait(timeout=20)
+    last = max([step for step, _ in seen] +
+               [json.loads(line)["step"] for line in tail.splitlines() if "step" in line])
+    run = Repo(repo_path).get_run(run_hash)
+    assert run.get_metric("loss", {"subset": "train"}).steps.tolist() == list(range(last + 1))
+    assert run.status == "failed"
+
+
+def test_exit_without_close_flushes_and_finishes(repo_path):
+    code = ("import sys\nfrom aim_core import Run\nrun = Run(repo=sys.argv[1], "
+            "flush_interval=3600)\nfor i in range(1000):\n    run.track(float(i), name='x')\n"
+            "print(run.hash)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(repo_path)], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    run = Repo(repo_path).get_run(out.strip())
+    assert run.status == "finished" and run.get_metric("x").count == 1000

@@ -13,9 +13,9 @@ os.environ.setdefault("KERAS_HOME", os.path.join(tempfile.gettempdir(), "aim-cor
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from aim_core.integrations.keras import AimCallback  # noqa: E402
 
 from aim_core import Repo, Run  # noqa: E402
+from aim_core.integrations.keras import AimCallback  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCHES = 3  # 64 samples, 25% validation, batch 16 -> 3 train batches per epoch

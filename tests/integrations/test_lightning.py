@@ -188,7 +188,7 @@ def test_fit_then_test_stores_exactly_what_lightning_logs(repo_dir, tmp_path):
     trainer.test(model)
 
     expected = sorted(
-        (*EXPECTED_NAMES[key][:1], _ctx(EXPECTED_NAMES[key][1]), step, float(m["epoch"]), value)
+        (EXPECTED_NAMES[key][0], _ctx(EXPECTED_NAMES[key][1]), step, float(m["epoch"]), value)
         for step, m in csv.calls
         for key, value in m.items()
         if key != "epoch"
@@ -270,6 +270,23 @@ def test_pickled_logger_and_trainer_write_into_the_same_run(repo_dir, tmp_path):
     assert sequences[("probe", ())] == ([0, 1, 2], [None, None, None])
     assert sequences[("loss", (("subset", "train"),))] == ([0], [0.0])
     assert run.hash == copy.version and run.status == "finished"
+
+
+def test_a_given_run_stays_open_and_run_hash_resumes_it(repo_dir, tmp_path):
+    run = Run(repo=str(repo_dir), experiment="mine")
+    logger = AimLogger(run=run, context_prefixes={})
+    _trainer(logger, tmp_path, max_epochs=1, limit_val_batches=0).fit(TinyModel())
+    assert run.active and logger.name == "mine"  # the caller's run is the caller's to close
+    run.close()
+    resumed = AimLogger(run_hash=run.hash)
+    resumed.log_metrics({"extra": 1.0}, step=9)
+    resumed.finalize("failed")
+
+    stored = _only_run(repo_dir)
+    sequences = _sequences(stored)
+    assert sequences[("train_loss", ())] == ([0], [0.0])  # prefixes switched off
+    assert sequences[("extra", ())] == ([9], [None])
+    assert stored.status == "failed" and stored.experiment == "mine"
 
 
 def test_ddp_spawn_creates_one_run_and_rank1_sees_dummy(repo_dir, tmp_path):
