@@ -25,10 +25,14 @@ from .cli_output import (
 )
 from .errors import AimCoreError, QueryError, RunLockedError
 from .query import context_text, flatten, query_metrics, query_runs
+from .query_validate import compile_query
 from .repo import Repo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "csv", "json")
+# catalog paths a listing shows (with the status computed from them)
+LIST_FIELDS = tuple(("props", key) for key in (
+    "name", "experiment", "creation_time", "end_time", "active", "status")) + (("corrupted",),)
 
 
 class CommandError(Exception):
@@ -54,8 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"bad query: {exc}", EXIT_USAGE)
     except AimCoreError as exc:
         return _fail(str(exc), EXIT_FAILED)
-    except BrokenPipeError:  # `aim-core runs ls | head`
-        sys.stderr.close()
+    except BrokenPipeError:  # `aim-core runs ls | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
@@ -104,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                "for parquet)")
     export.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     export.set_defaults(handler=cmd_export)
+
+    up = commands.add_parser("up", parents=[common], help="serve the dashboard (extra [ui])")
+    up.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    up.add_argument("--port", type=int, default=43800, help="0 picks a free port")
+    up.add_argument("--allow-writes", action="store_true",
+                    help="allow archive/unarchive/delete from the browser")
+    up.set_defaults(handler=cmd_up)
     return parser
 
 
@@ -199,8 +210,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     repo = open_repo(args)
-    matches = query_runs(repo, args.query, skip_corrupted=False) if not args.all else (
-        _all_runs(repo, args.query))
+    fields = list(LIST_FIELDS) + [("params", *key.split(".")) for key in args.param]
+    if metrics:
+        fields.append(("sequences",))
+    query = _with_archived(args.query) if args.all else args.query
+    matches = query_runs(repo, query, skip_corrupted=False, fields=fields)
     columns = ["hash", "name", "experiment", "status", "created", "duration",
                *args.param, *(label for label, _, _ in metrics)]
     rows = [_run_row(m, args.param, metrics, args.format) for m in matches]
@@ -208,13 +222,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _all_runs(repo: Repo, query: str) -> Any:
-    from .query_validate import compile_query
-
-    compile_query(query, allow_metric=False)  # report errors with the user's columns
+def _with_archived(query: str) -> str:
+    """The query widened to archived runs too (checked first, so errors keep their columns)."""
+    compile_query(query, allow_metric=False)
     both = "(run.archived or not run.archived)"
-    return query_runs(repo, f"({query}) and {both}" if query.strip() else both,
-                      skip_corrupted=False)
+    return f"({query}) and {both}" if query.strip() else both
 
 
 def _run_row(match: Any, params: list[str], metrics: list, fmt: str) -> list[Any]:
@@ -347,7 +359,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     """aim-core query Q [--metrics]"""
     repo = open_repo(args)
     if not args.metrics:
-        matches = query_runs(repo, args.query)
+        matches = query_runs(repo, args.query, fields=LIST_FIELDS)
         columns = ["hash", "name", "experiment", "status", "created", "duration"]
         _emit(write_rows(columns, [_run_row(m, [], [], args.format) for m in matches],
                          args.format))
@@ -377,6 +389,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     with progress(len(metrics), "exporting", disable=args.no_progress) as bar:
         count = export_metrics(metrics, args.format, args.output, bar)
     print(f"exported {count} point(s) of {len(metrics)} metric(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """aim-core up [--host H] [--port P] [--allow-writes]"""
+    repo = open_repo(args)
+    try:
+        from .ui.server import serve
+    except ImportError as exc:
+        raise CommandError(f"the dashboard needs the [ui] extra ({exc}): "
+                           "pip install 'aim-core[ui]'") from None
+    try:
+        serve(repo.path, host=args.host, port=args.port, allow_writes=args.allow_writes)
+    except OSError as exc:
+        raise CommandError(str(exc)) from None
     return EXIT_OK
 
 

@@ -9,11 +9,13 @@ only the matching runs, and their points load when first read.
 from __future__ import annotations
 
 import json
+import sqlite3
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import QueryError, RunCorruptedError, RunNotFoundError
+from .query_catalog import load_entries, scan
 from .query_eval import RunView
 from .query_validate import CompiledQuery, compile_query
 
@@ -28,16 +30,23 @@ __all__ = ["MetricCollection", "RunCollection", "RunMatch", "compile_query", "qu
 Entry = dict[str, Any]
 
 
-def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True) -> RunCollection:
+def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
+               fields: Iterable[tuple[str, ...]] | None = None) -> RunCollection:
     """Return the runs whose catalog entry matches the AimQL expression ``q``.
 
-    Damaged runs are skipped with one warning unless ``skip_corrupted`` is False
-    (listings show them with status ``corrupted``).
+    Damaged runs are skipped with one warning unless ``skip_corrupted`` is False (listings
+    show them as ``corrupted``). With ``fields`` (entry paths such as ``("props", "name")``)
+    the matches hold only those paths instead of their full entries: faster for listings.
     """
     compiled = compile_query(q or "", allow_metric=False)
-    matches = [RunMatch(repo, run_hash, entry)
-               for run_hash, entry, view in _candidates(repo, compiled, skip_corrupted)
-               if _test(compiled.test, view, None, run_hash)]
+    wanted = None if fields is None else compiled.paths | set(fields)
+    rows, full = _entries(repo, wanted if wanted is not None else compiled.paths)
+    candidates = _candidates(repo, rows, compiled, skip_corrupted)
+    hashes = [h for h, _entry, view in candidates if _test(compiled.test, view, None, h)]
+    entries = full if full is not None else dict(rows)
+    if fields is None and full is None:
+        entries = load_entries(repo, hashes)
+    matches = [RunMatch(repo, h, entries[h]) for h in hashes if h in entries]
     if skip_corrupted:
         matches = _drop_damaged(matches)
     return RunCollection(matches)
@@ -46,12 +55,17 @@ def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True) -> RunCollect
 def query_metrics(repo: Repo, q: str) -> MetricCollection:
     """Return the metrics (sequence, run) that match the AimQL expression ``q``."""
     compiled = compile_query(q or "", allow_metric=True)
-    run_test = compiled.run_test
-    metric_test = compiled.metric_test
+    run_test, metric_test = compiled.run_test, compiled.metric_test
+    rows, full = _entries(repo, compiled.run_paths if run_test else compiled.paths)
+    hashes = [run_hash for run_hash, entry, view in _candidates(repo, rows, compiled)
+              if run_test is None or _test(run_test, view, None, run_hash)]
+    entries = full if full is not None else load_entries(repo, hashes)
     matches: list[tuple[str, Entry, list[dict[str, Any]]]] = []
-    for run_hash, entry, view in _candidates(repo, compiled):
-        if run_test is not None and not _test(run_test, view, None, run_hash):
-            continue
+    for run_hash in hashes:
+        entry = entries.get(run_hash)
+        if entry is None:
+            continue  # deleted meanwhile
+        view = RunView(run_hash, entry, repo.status_of)
         sequences = entry.get("sequences") or []
         if metric_test is not None:
             sequences = [s for s in sequences if _test(metric_test, view, s, run_hash)]
@@ -60,13 +74,23 @@ def query_metrics(repo: Repo, q: str) -> MetricCollection:
     return MetricCollection(repo, matches)
 
 
-def _candidates(repo: Repo, compiled: CompiledQuery, skip_corrupted: bool = True
-                ) -> Iterator[tuple[str, Entry, RunView]]:
+def _entries(repo: Repo, paths: Iterable[tuple[str, ...]]
+             ) -> tuple[list[tuple[str, Entry]], dict[str, Entry] | None]:
+    """Partial catalog entries holding ``paths`` (and full ones, when that path failed)."""
+    try:
+        return list(scan(repo, paths)), None
+    except (sqlite3.Error, AttributeError, OSError):
+        rows = list(repo.catalog_entries())  # no JSON functions, or an unusual repo
+        return rows, dict(rows)
+
+
+def _candidates(repo: Repo, rows: list[tuple[str, Entry]], compiled: CompiledQuery,
+                skip_corrupted: bool = True) -> Iterator[tuple[str, Entry, RunView]]:
     """Catalog entries a query looks at: archived runs only if it names ``run.archived``."""
     show_archived = compiled.mentions_archived
     status_of = repo.status_of
     warned = False
-    for run_hash, entry in repo.catalog_entries():
+    for run_hash, entry in rows:
         if skip_corrupted and entry.get("corrupted"):
             warned = warned or _warn_damaged(run_hash)
             continue

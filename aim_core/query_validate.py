@@ -11,12 +11,14 @@ into a plain function ``(run, metric) -> value`` whose globals hold no builtins.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import QueryError
+from .query_catalog import needed_paths
 from .query_eval import EVAL_GLOBALS, FUNCTION_ARITY, METHOD_NAMES, RE_FUNCTIONS
 
 MAX_QUERY_CHARS = 10_000
@@ -59,12 +61,19 @@ class CompiledQuery:
     metric_test: Callable[[Any, Any], Any] | None  # the rest; None when it needs no metric
     uses_metric: bool
     mentions_archived: bool
+    paths: frozenset[tuple[str, ...]]  # catalog entry paths the whole query reads
+    run_paths: frozenset[tuple[str, ...]]  # ... and those its run-only terms read
 
 
 def compile_query(query: str, *, allow_metric: bool = True) -> CompiledQuery:
     """Parse, validate and compile ``query``; raise :class:`QueryError` if it is not allowed."""
     if not isinstance(query, str):
         raise QueryError(f"a query must be a str, got {type(query).__name__}")
+    return _compile_cached(query, allow_metric)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_cached(query: str, allow_metric: bool) -> CompiledQuery:
     body, offset = strip_select(query)
     tree, offset = parse_expression(body, offset, query)
     _Validator(offset, query, allow_metric).visit(tree)
@@ -77,6 +86,8 @@ def compile_query(query: str, *, allow_metric: bool = True) -> CompiledQuery:
         metric_test=_build(_and(metric_terms)) if metric_terms else None,
         uses_metric=uses_metric,
         mentions_archived=_mentions_archived(tree),
+        paths=frozenset(needed_paths(tree)),
+        run_paths=frozenset(needed_paths(_and(run_terms)) if run_terms else ()),
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .kvfile import KVFile
+from .kvfile import KVFile, ReadOnlyKV
 
 SCHEMA_VERSION = 1
 _VERSION_KEY = "__schema__"
@@ -33,6 +33,7 @@ class Catalog:
         self.path = Path(path)
         self._file = KVFile(self.path, table="runs")
         self._lock = threading.Lock()
+        self._reader: ReadOnlyKV | None = None
         if self._file.get(_VERSION_KEY) is None:
             self._file.put(_VERSION_KEY, SCHEMA_VERSION)
             self._file.commit()
@@ -61,13 +62,17 @@ class Catalog:
 
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield ``(run_hash, entry)`` for every run, oldest first."""
-        for key, value in self._file.items():
+        if self._reader is None:
+            self._reader = ReadOnlyKV(self.path, "runs")
+        for key, value in self._reader.items():
             if key != _VERSION_KEY:
                 yield key, value
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         self._file.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
 _catalogs: dict[Path, Catalog] = {}

@@ -1,4 +1,9 @@
-"""One SQLite table opened through sqlitedict, holding JSON or raw-bytes values, never pickle."""
+"""One SQLite key-value table holding JSON or raw-bytes values, never pickle.
+
+Writers go through sqlitedict (``KVFile``). Readers use a plain read-only SQLite connection
+(``ReadOnlyKV``): sqlitedict starts a thread and issues setup writes per open, which costs
+milliseconds per run file, and a query may open hundreds of run files.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -129,6 +135,53 @@ class KVFile:
         conn = self._db.conn
         if conn is None or not conn.is_alive():
             raise sqlite3.OperationalError(f"connection to {self.path} is closed")
+
+
+class ReadOnlyKV:
+    """A read-only view of the same table, through a plain ``mode=ro`` SQLite connection."""
+
+    def __init__(self, path: Path, table: str = "kv") -> None:
+        self.path = Path(path)
+        self._table = table.replace('"', '""')
+        uri = f"file:{self.path.resolve()}?mode=ro"
+        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False,
+                                     isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._lock = threading.RLock()
+        self._conn.execute(f'SELECT 1 FROM "{self._table}" LIMIT 1').fetchall()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value stored at ``key``, or ``default``."""
+        with self._lock:
+            row = self._conn.execute(
+                f'SELECT value FROM "{self._table}" WHERE key = ?', (key,)).fetchone()
+        return default if row is None else decode(row[0])
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key, _ABSENT) is not _ABSENT
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Yield every ``(key, value)`` in insertion order."""
+        with self._lock:
+            rows = self._conn.execute(
+                f'SELECT key, value FROM "{self._table}" ORDER BY rowid').fetchall()
+        return ((key, decode(value)) for key, value in rows)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Make the reads inside the block see one consistent state of the file."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+
+_ABSENT = object()
 
 
 def _open_sqlitedict(path: Path, table: str, read_only: bool) -> SqliteDict:

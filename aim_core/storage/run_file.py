@@ -2,6 +2,7 @@
 
 Keys of the single table ``run`` (JSON unless said otherwise):
 
+- ``format``: the layout version (``FORMAT_VERSION``); a newer one is refused, not guessed at.
 - ``props``: name, description, experiment, tags, creation_time, end_time, active,
   archived, status.
 - ``params``: the nested params dict.
@@ -24,9 +25,10 @@ from typing import Any
 
 from ..errors import RunCorruptedError
 from .chunks import Columns, concat_columns, decode_chunk, sort_by_step
-from .kvfile import KVFile
+from .kvfile import KVFile, ReadOnlyKV
 
 CHUNK_POINTS = 1 << 16
+FORMAT_VERSION = 1
 READ_ERRORS = (sqlite3.DatabaseError, ValueError, TypeError, KeyError, RuntimeError, OSError)
 
 
@@ -43,18 +45,23 @@ class RunFile:
         if read_only and file_looks_damaged(self.path):
             raise self.corrupted(ValueError("not a complete SQLite file"))
         try:
-            self.kv = KVFile(self.path, table="run", read_only=read_only)
+            self.kv = ReadOnlyKV(self.path, "run") if read_only else KVFile(self.path, "run")
         except READ_ERRORS as exc:
             raise self.corrupted(exc) from exc
 
     def load_meta(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
         """Return ``(props, params, sequences)``; RunCorruptedError when unreadable."""
         try:
+            version = self.kv.get("format", FORMAT_VERSION)
             props = self.kv.get("props")
             params = self.kv.get("params", {})
             sequences = self.kv.get("sequences", {})
         except READ_ERRORS as exc:
             raise self.corrupted(exc) from exc
+        if version > FORMAT_VERSION:
+            raise RunCorruptedError(
+                f"Run {self.run_hash} was written by a newer aim-core (format {version}); "
+                "upgrade aim-core to read it.")
         if not isinstance(props, dict) or not isinstance(sequences, dict):
             raise self.corrupted(ValueError("run properties are missing"))
         return props, params, sequences

@@ -14,7 +14,7 @@ from ..errors import StorageError
 from .catalog import Catalog
 from .chunks import encode_chunk
 from .lock import RunLock
-from .run_file import CHUNK_POINTS, RunFile, chunk_key
+from .run_file import CHUNK_POINTS, FORMAT_VERSION, RunFile, chunk_key
 from .sequence_state import ChunkLayout, SequenceState, merged_summary, pending_columns
 
 MAX_PENDING_POINTS = 10_000_000  # per run; beyond it the oldest unwritable points are dropped
@@ -40,6 +40,8 @@ class RunWriter:
         self.closed = False
         self.next_flush = time.monotonic() + flush_interval
         self.dropped = 0
+        self.points_written = 0
+        self.ended: tuple[float | None, str | None] | None = None  # how a resumed run had ended
         self._warned = False
         self._last_error: BaseException | None = None
         self._flush_lock = threading.RLock()
@@ -52,6 +54,7 @@ class RunWriter:
         self.lock.acquire()
         try:
             self.file = RunFile(self.path, self.run_hash, read_only=False)
+            self.file.kv.put("format", FORMAT_VERSION)
             self.props = props
             self.meta_dirty = True
             self.flush()
@@ -67,6 +70,8 @@ class RunWriter:
             props, self.params, infos = self.file.load_meta()
             for seq_id, info in infos.items():
                 self._restore_sequence(seq_id, info)
+            if not props.get("active"):
+                self.ended = (props.get("end_time"), props.get("status"))
             self.props = {**props, "active": True, "end_time": None, "status": "running"}
             self.meta_dirty = True
             self.flush()
@@ -134,6 +139,7 @@ class RunWriter:
             raise
         for seq, pts in batches:
             del seq.pending[: len(pts)]
+            self.points_written += len(pts)
         for seq, (layout, summary) in updates.items():
             seq.chunk_ids, seq.chunk_sizes = layout.ids, layout.sizes
             seq.next_chunk_id, seq.summary = layout.next_id, summary
@@ -202,8 +208,11 @@ class RunWriter:
         if self.closed:
             return
         self.closed = True
-        end = time.time()
-        self.props = {**self.props, "active": False, "end_time": end, "status": status}
+        end_time = time.time()
+        touched = self.points_written or self.pending_count()
+        if self.ended is not None and not touched and status == "finished":
+            end_time, status = self.ended  # reopened only to edit props: keep how it ended
+        self.props = {**self.props, "active": False, "end_time": end_time, "status": status}
         self.meta_dirty = True
         error = None
         for _ in range(3):

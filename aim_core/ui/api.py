@@ -17,8 +17,9 @@ from aim_core import Repo, Run
 from aim_core.errors import QueryError, RunCorruptedError, RunLockedError, RunNotFoundError
 from aim_core.ui import payload
 
-MAX_SERIES = 2000
-"""Upper bound of series one metric search returns; the page says when more matched."""
+DEFAULT_SERIES, MAX_SERIES = 500, 2000
+"""Series one metric search returns by default / at most (`limit`); the page says when more
+matched. Each series opens its run, so this bounds the answer time of a broad query."""
 
 WRITE_HEADER = "x-aim-core-write"
 """Writes need this header: a cross-site form cannot set it, so a web page cannot delete runs."""
@@ -220,7 +221,7 @@ def search_metrics(request: Request, dash: Dashboard) -> dict[str, Any]:
     """GET /api/metrics?q=...: matching sequences, sampled, with their runs' params."""
     q = request.query_params.get("q", "").strip()
     points = int_arg(request, "points", payload.MAX_POINTS, payload.MAX_POINTS)
-    limit = int_arg(request, "limit", MAX_SERIES, MAX_SERIES)
+    limit = int_arg(request, "limit", DEFAULT_SERIES, MAX_SERIES)
     runs: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     truncated = False

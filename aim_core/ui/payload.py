@@ -88,20 +88,6 @@ def summary(seq: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def metric_summary(metric: Any) -> dict[str, Any]:
-    """Summarise a loaded Metric the way the catalog does."""
-    values, steps = np.asarray(metric.values), np.asarray(metric.steps)
-    finite = values[np.isfinite(values)]
-    n = len(values)
-    return summary({
-        "name": metric.name, "context": metric.context, "count": n,
-        "first_step": int(steps[0]) if n else None, "first": float(values[0]) if n else None,
-        "last_step": int(steps[-1]) if n else None, "last": float(values[-1]) if n else None,
-        "min": float(finite.min()) if finite.size else None,
-        "max": float(finite.max()) if finite.size else None,
-    })
-
-
 def series(metric: Any, points: int, start: float | None) -> dict[str, Any]:
     """A metric's points, downsampled to at most `points` (keeping first/last/min/max)."""
     count = len(metric.steps)

@@ -23,7 +23,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror}); pick another --port.")
+        reason = exc.strerror or exc
+        raise OSError(f"Cannot listen on {host}:{port} ({reason}); pick another --port.") from exc
     sock.listen(128)
     return sock
 

@@ -30,6 +30,7 @@ def repo(tmp_path_factory):
     alpha.add_tag("baseline")
     alpha["hparams"] = {"lr": 0.01, "opt": "adam", "layers": [64, 32]}
     alpha["seed"] = 1
+    alpha["flags"] = {"amp": True, "note": '{"looks": "like json"}', "pick": "seed"}
     _train(alpha, "loss", LOSS_TRAIN, [1.0, 0.6, 0.3])
     _train(alpha, "loss", LOSS_VAL, [1.1, 0.7, 0.4])
     _train(alpha, "acc", LOSS_VAL, [0.5, 0.8])
@@ -113,12 +114,39 @@ RUN_QUERIES = [
     ('run.metrics["loss"].last < 0.1 and run.archived', {"gamma"}),
     ("run.created_at > datetime(2020, 1, 1) and run.duration >= 0", {"alpha", "beta", "delta"}),
     ("run.created_at.year < 2000", set()),
+    ("run.flags.amp == True and run.flags.amp is True", {"alpha"}),
+    ('run.flags.note == \'{"looks": "like json"}\' and run.flags.note.startswith("{")',
+     {"alpha"}),
+    ('"amp" in run.flags', {"alpha"}),
+    ('"flags" in run and "seed" in run', {"alpha"}),
+    ("run[run.flags.pick] == 1", {"alpha"}),  # a key computed from data
+    ('run.hparams == {"lr": 0.1, "opt": "SGD"}', {"beta"}),
+    ('run.hparams.get("opt") == "SGD"', {"beta"}),
+    ('len(run.hparams.keys()) == 2', {"beta", "delta"}),
+    ('run.name in ["alpha", "gamma"]', {"alpha"}),
+    ('run.hash == None', set()),
 ]
 
 
 @pytest.mark.parametrize(("query", "expected"), RUN_QUERIES)
 def test_query_runs(repo, query, expected):
     assert names(repo.query_runs(query)) == expected
+
+
+def test_same_results_without_sqlite_json_functions(repo, monkeypatch):
+    """When the catalog cannot be read through SQLite's JSON functions, full entries are used."""
+    import sqlite3
+
+    import aim_core.query
+
+    def no_json(*args, **kwargs):
+        raise sqlite3.OperationalError("no such function: json_extract")
+
+    monkeypatch.setattr(aim_core.query, "scan", no_json)
+    for query, expected in RUN_QUERIES:
+        assert names(repo.query_runs(query)) == expected, query
+    for query, expected in METRIC_QUERIES:
+        assert metric_keys(repo.query_metrics(query)) == expected, query
 
 
 def test_query_runs_by_hash_and_result_api(repo):

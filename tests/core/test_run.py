@@ -260,3 +260,21 @@ def test_large_metric_is_few_chunks(repo_path):
     assert len(info["chunks"]) <= 3 + 16 and sum(info["chunk_sizes"]) == n
     metric = stored.get_metric("big")
     assert metric.count == n and (metric.values == np.arange(n)).all()
+
+
+def test_reopening_only_to_edit_props_keeps_how_the_run_ended(repo_path):
+    with pytest.raises(RuntimeError), Run(repo=repo_path) as run:
+        run.track(1.0, name="x")
+        raise RuntimeError("boom")
+    before = Repo(repo_path).get_run(run.hash)
+    end_time = before.end_time
+    again = Run(run.hash, repo=repo_path)
+    again.archived = True
+    again.close()
+    after = Repo(repo_path).get_run(run.hash)
+    assert (after.archived, after.status, after.end_time) == (True, "failed", end_time)
+    more = Run(run.hash, repo=repo_path)
+    more.track(2.0, name="x")
+    more.close()
+    final = Repo(repo_path).get_run(run.hash)
+    assert final.status == "finished" and final.end_time > end_time

@@ -8,12 +8,11 @@ import socket
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
+from ui_repo_data import CONFIGS, make_repo
 
 from aim_core import Repo
 from aim_core.ui.app import create_app
 from aim_core.ui.server import serve
-
-from conftest import CONFIGS, make_repo
 
 LOSS_TRAIN = 'loss {"subset":"train"}'
 

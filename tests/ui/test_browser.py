@@ -19,10 +19,9 @@ import zlib
 from pathlib import Path
 
 import pytest
+from ui_repo_data import make_repo
 
 from aim_core import Run
-
-from conftest import make_repo
 
 CHROMIUM = os.environ.get("AIM_CORE_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -143,6 +142,9 @@ def row_hashes(page: Page) -> list[str]:
     return page.eval_on_selector_all("#runs tbody tr", "rows => rows.map(r => r.dataset.hash)")
 
 
+TEXTS = "cells => cells.map(c => c.textContent)"
+
+
 def test_runs_table_matches_api_and_sorts(page, server):
     open_page(page, server)
     expected = api(server, "/api/runs")["runs"]
@@ -152,10 +154,10 @@ def test_runs_table_matches_api_and_sorts(page, server):
     for column in ("hash", "name", "experiment", "status", "created", "duration", "hparams.lr"):
         assert column in header
     page.click('th[data-key="name"]')
-    names = page.eval_on_selector_all("#runs tbody tr td:nth-child(2)", "t => t.map(c => c.textContent)")
+    names = page.eval_on_selector_all("#runs tbody tr td:nth-child(2)", TEXTS)
     assert names == sorted(names)
     page.click('th[data-key="name"]')
-    names = page.eval_on_selector_all("#runs tbody tr td:nth-child(2)", "t => t.map(c => c.textContent)")
+    names = page.eval_on_selector_all("#runs tbody tr td:nth-child(2)", TEXTS)
     assert names == sorted(names, reverse=True)
 
 
@@ -248,7 +250,8 @@ def test_run_page_shows_params_sequences_and_charts_by_context(page, server, liv
     assert sections == ["subset=train", "subset=val"]
     assert page.locator("#charts .chart-box").count() == 3
     page.select_option("#x-axis", "epoch")
-    page.wait_for_function("() => document.querySelector('.chart').layout.xaxis.title.text === 'epoch'")
+    page.wait_for_function(
+        "() => document.querySelector('.chart').layout.xaxis.title.text === 'epoch'")
 
 
 def test_unknown_run_page_says_so(page, server):
@@ -257,8 +260,12 @@ def test_unknown_run_page_says_so(page, server):
 
 
 def test_screenshot_is_not_blank(page, server, tmp_path):
-    open_page(page, server + "metrics?q=" + urllib.parse.quote('metric.name == "loss" or metric.name == "acc"'))
+    query = 'metric.name in ("loss", "acc") and run.experiment != "live"'
+    open_page(page, server + "metrics?q=" + urllib.parse.quote(query))
     page.select_option("#color-by", "param:hparams.lr")
+    page.fill("#smooth", "0.3")
+    page.dispatch_event("#smooth", "input")
+    page.evaluate("document.activeElement.blur()")
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=False)
     assert distinct_bytes(shot.read_bytes()) > 50

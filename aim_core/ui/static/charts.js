@@ -1,6 +1,15 @@
 // Line charts with plotly.js: x-axis choice, EMA smoothing, log scale, consistent colours.
 "use strict";
 
+// plotly.js (4.6 MB) loads while the page fetches its data; drawing waits for it.
+const plotlyLoaded = new Promise((resolve, reject) => {
+  const script = document.createElement("script");
+  script.src = "/vendor/plotly.min.js";
+  script.onload = resolve;
+  script.onerror = () => reject(new Error("plotly.js could not be loaded"));
+  document.head.appendChild(script);
+});
+
 const Charts = {
   palette: [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -56,7 +65,8 @@ const Charts = {
     };
   },
 
-  draw(el, traces, opts) {
+  async draw(el, traces, opts) {
+    await plotlyLoaded;
     const config = { displaylogo: false, responsive: true };
     return Plotly.react(el, traces, Charts.layout(opts), config);
   },

@@ -19,10 +19,9 @@ async function search() {
     error.hidden = true;
     input.classList.remove("invalid");
   } catch (err) {
-    if (err.status !== 400) throw err;
     error.textContent = err.message;
     error.hidden = false;
-    input.classList.add("invalid");
+    input.classList.toggle("invalid", err.status === 400);
     state.data = { runs: {}, series: [], truncated: false };
   }
   fillColorOptions();

@@ -40,10 +40,9 @@ async function load() {
     renderPickers();
     render();
   } catch (err) {
-    if (err.status !== 400) throw err;
     error.textContent = err.message;
     error.hidden = false;
-    input.classList.add("invalid");
+    input.classList.toggle("invalid", err.status === 400);
   }
 }
 
@@ -56,10 +55,10 @@ function metricTitle(key) {
 
 function allColumns() {
   const params = state.picked.params.map((key) => ({
-    key: "p:" + key, title: key, get: (r) => r.params[key], num: true,
+    key: "p:" + key, title: key, get: (r) => r.params[key],
   }));
   const metrics = state.picked.metrics.map((key) => ({
-    key: "m:" + key, title: metricTitle(key), get: (r) => r.metrics[key], num: true,
+    key: "m:" + key, title: metricTitle(key), get: (r) => r.metrics[key],
   }));
   return [...FIXED, ...params, ...metrics];
 }
@@ -93,8 +92,8 @@ function cell(col, row) {
   if (col.key === "status") return `<td>${Dash.status(v)}${row.archived ? " <span class=\"tag\">archived</span>" : ""}</td>`;
   if (col.key === "creation_time") return `<td>${Dash.time(v)}</td>`;
   if (col.key === "duration") return `<td class="num">${Dash.duration(v)}</td>`;
-  if (col.num) return `<td class="num">${Dash.esc(Dash.value(v))}</td>`;
-  return `<td>${Dash.esc(v)}</td>`;
+  const num = typeof v === "number" ? ' class="num"' : "";
+  return `<td${num}>${Dash.esc(Dash.value(v))}</td>`;
 }
 
 function render() {
