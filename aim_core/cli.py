@@ -338,19 +338,16 @@ def _each_writable(repo: Repo, hashes: list[str], done: str, change: Callable[[A
 
     failed = []
     for run_hash in hashes:
-        previous = "failed" if repo.status_of(run_hash, None) in ("failed", "crashed") else (
-            "finished")
         try:
             run = Run(run_hash, repo=repo)
         except RunLockedError as exc:
             print(f"aim-core: {exc}", file=sys.stderr)
             failed.append(run_hash)
             continue
-        end_status = status or previous
         try:
             change(run)
         finally:
-            run.close(status=end_status)
+            run.close(status=status or "finished")  # an untouched run keeps how it ended
     return _report((not failed, failed), len(hashes), done)
 
 

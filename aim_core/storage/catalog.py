@@ -45,8 +45,12 @@ class Catalog:
     def put(self, run_hash: str, entry: dict[str, Any]) -> None:
         """Write one entry and commit it."""
         with self._lock:
-            self._file.put(run_hash, entry)
-            self._file.commit()
+            try:
+                self._file.put(run_hash, entry)
+                self._file.commit()
+            except Exception:
+                self._file.rollback()
+                raise
 
     def mark_corrupted(self, run_hash: str) -> None:
         """Record that the run's file could not be read."""
@@ -57,8 +61,12 @@ class Catalog:
     def delete(self, run_hash: str) -> None:
         """Remove one entry and commit."""
         with self._lock:
-            self._file.delete(run_hash)
-            self._file.commit()
+            try:
+                self._file.delete(run_hash)
+                self._file.commit()
+            except Exception:
+                self._file.rollback()
+                raise
 
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yield ``(run_hash, entry)`` for every run, oldest first."""

@@ -118,9 +118,11 @@ def file_looks_damaged(path: Path) -> bool:
         return False
     if header and not header.startswith(b"SQLite format 3\x00"[: len(header)]):
         return True
-    wal = Path(f"{path}-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        return False  # the newest pages live in the write-ahead log
+    try:
+        if os.stat(f"{path}-wal").st_size > 0:
+            return False  # the newest pages live in the write-ahead log
+    except FileNotFoundError:
+        pass
     if len(header) < 100:
         return True
     page_size = struct.unpack_from(">H", header, 16)[0]

@@ -210,8 +210,9 @@ class RunWriter:
         self.closed = True
         end_time = time.time()
         touched = self.points_written or self.pending_count()
-        if self.ended is not None and not touched and status == "finished":
-            end_time, status = self.ended  # reopened only to edit props: keep how it ended
+        if self.ended is not None and not touched:  # reopened only to edit props
+            end_time = self.ended[0]
+            status = self.ended[1] if status == "finished" else status
         self.props = {**self.props, "active": False, "end_time": end_time, "status": status}
         self.meta_dirty = True
         error = None

@@ -269,13 +269,12 @@ def write(action: str) -> Handler:
 
 
 def set_archived(dash: Dashboard, run_hash: str, archived: bool) -> None:
-    """Archive or unarchive a run, keeping its final status."""
-    status = dash.repo.status_of(run_hash, catalog_entry(dash, run_hash))
+    """Archive or unarchive a run (closing it keeps how it had ended)."""
     run = Run(run_hash=run_hash, repo=dash.repo)
     try:
         run.archived = archived
     finally:
-        run.close(status="failed" if status == "failed" else "finished")
+        run.close()
 
 
 def routes() -> list[Route]:
