@@ -6,31 +6,40 @@ import dataclasses
 import enum
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _JSON_SCALARS = (str, bool, int, float, type(None))
 
 
-def to_json(value: Any, path: str = "") -> Any:
-    """Return ``value`` as JSON-able data, converting common config types; else TypeError."""
+Fallback = Callable[[Any, str], Any]
+
+
+def to_json(value: Any, path: str = "", fallback: Fallback | None = None) -> Any:
+    """Return ``value`` as JSON-able data, converting common config types.
+
+    What cannot be converted raises TypeError, or, with ``fallback``, is replaced by
+    ``fallback(value, path)`` (adapters pass one that warns once and stores ``str(value)``).
+    """
     if isinstance(value, _JSON_SCALARS):
         return value
     if isinstance(value, Mapping) or _is_omegaconf(value):
-        return _mapping_to_json(_resolve_omegaconf(value), path)
+        return _mapping_to_json(_resolve_omegaconf(value), path, fallback)
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [to_json(item, f"{path}[{i}]") for i, item in enumerate(items)]
+        return [to_json(item, f"{path}[{i}]", fallback) for i, item in enumerate(items)]
     if isinstance(value, enum.Enum):
-        return to_json(value.value, path)
+        return to_json(value.value, path, fallback)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if _is_namespace(value):
-        return _mapping_to_json(vars(value), path)
+        return _mapping_to_json(vars(value), path, fallback)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _mapping_to_json(dataclasses.asdict(value), path)
-    if type(value).__module__ == "numpy" or hasattr(value, "dtype"):
-        return _numpy_to_json(value, path)
+        return _mapping_to_json(dataclasses.asdict(value), path, fallback)
+    if hasattr(value, "dtype") and hasattr(value, "tolist"):  # numpy and torch values
+        return to_json(value.tolist(), path, fallback)
+    if fallback is not None:
+        return fallback(value, path)
     raise TypeError(
         f"Param {path or '<root>'} has type {type(value).__name__}, which aim-core cannot store. "
         "Use JSON values (None, bool, int, float, str, list, dict with str keys), or convert it "
@@ -38,23 +47,17 @@ def to_json(value: Any, path: str = "") -> Any:
     )
 
 
-def _mapping_to_json(mapping: Mapping, path: str) -> dict[str, Any]:
+def _mapping_to_json(mapping: Mapping, path: str, fallback: Fallback | None) -> dict[str, Any]:
     out = {}
     for key, item in mapping.items():
         if isinstance(key, enum.Enum):
             key = key.value
         if not isinstance(key, str):
-            raise TypeError(f"Param keys must be str; {path or '<root>'} has key {key!r}")
-        out[key] = to_json(item, f"{path}.{key}" if path else key)
+            if fallback is None:
+                raise TypeError(f"Param keys must be str; {path or '<root>'} has key {key!r}")
+            key = str(key)
+        out[key] = to_json(item, f"{path}.{key}" if path else key, fallback)
     return out
-
-
-def _numpy_to_json(value: Any, path: str) -> Any:
-    if hasattr(value, "tolist"):
-        return to_json(value.tolist(), path)
-    if hasattr(value, "item"):
-        return to_json(value.item(), path)
-    raise TypeError(f"Param {path} has type {type(value).__name__}, which aim-core cannot store.")
 
 
 def _is_namespace(value: Any) -> bool:

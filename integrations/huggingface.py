@@ -14,6 +14,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from aim_core import Repo, Run
 from aim_core.errors import RunNotFoundError
 from aim_core.integrations.naming import MetricNaming
+from aim_core.params import to_json
 
 _TRAIN = {"subset": "train"}
 # Keys the Trainer logs without a split prefix (loss, learning_rate, grad_norm) are training keys.
@@ -180,11 +181,12 @@ class AimCallback(TrainerCallback, ExportableState):
             self._set_param(run, "model", _model_params(model))
 
     def _set_param(self, run: Run, key: str, value: Any) -> None:
-        try:
-            run[key] = value
-        except TypeError as err:
-            self._warn(f"param:{key}", f"{err} AimCallback stores such values with str().")
-            run[key] = json.loads(json.dumps(value, default=str, skipkeys=True))
+        run[key] = to_json(value, key, fallback=self._as_str)
+
+    def _as_str(self, value: Any, path: str) -> str:
+        self._warn(f"param:{type(value).__qualname__}",
+                   f"AimCallback stores param {path} ({type(value).__qualname__}) with str().")
+        return str(value)
 
     def _track_all(self, run: Run, logs: Mapping[str, Any], state) -> None:
         naming = self._naming_for(logs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -14,8 +13,8 @@ from typing import Any
 import keras
 
 from aim_core import Repo, Run
-
-from .naming import MetricNaming
+from aim_core.integrations.naming import MetricNaming
+from aim_core.params import to_json
 
 LOG_FREQS = ("epoch", "batch")
 
@@ -38,11 +37,6 @@ def process_index() -> int:
 def to_number(value: Any) -> float:
     """A scalar backend tensor or variable as a Python float."""
     return float(keras.ops.convert_to_numpy(value))
-
-
-def json_fallback(value: Any) -> Any:
-    """`value` with every leaf that JSON cannot hold replaced by its ``str()``."""
-    return json.loads(json.dumps(value, default=str))
 
 
 class AimCallback(keras.callbacks.Callback):
@@ -157,11 +151,11 @@ class AimCallback(keras.callbacks.Callback):
                 self._set_param(run, (key, sub), item)
 
     def _set_param(self, run: Run, path: tuple[str, str], value: Any) -> None:
-        try:
-            run[path] = value
-        except TypeError:
-            self._warn("params", f"param {'.'.join(path)} is not JSON; stored with str()")
-            run[path] = json_fallback(value)
+        run[path] = to_json(value, ".".join(path), fallback=self._as_str)
+
+    def _as_str(self, value: Any, path: str) -> str:
+        self._warn("params", f"param {path} ({type(value).__qualname__}) is stored with str()")
+        return str(value)
 
     # -- tracking ------------------------------------------------------------------
     def _track(

@@ -13,8 +13,6 @@ import os
 import warnings
 from argparse import Namespace
 from collections.abc import Mapping
-from dataclasses import asdict, is_dataclass
-from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
@@ -22,6 +20,7 @@ from lightning_utilities.core.rank_zero import rank_zero_only
 
 from aim_core import Run
 from aim_core.integrations.naming import MetricNaming
+from aim_core.params import to_json
 
 DEFAULT_CONTEXT_PREFIXES = {"subset": {"train": "train_", "val": "val_", "test": "test_"}}
 DEFAULT_CONTEXT_POSTFIXES = {"interval": {"step": "_step", "epoch": "_epoch"}}
@@ -41,34 +40,6 @@ def _scalar(value: Any) -> Any:
         return value.item() if hasattr(value, "item") else value
     except (ValueError, RuntimeError):  # multi-element array or tensor
         return value
-
-
-def to_params(value: Any, on_str: Any) -> Any:
-    """Convert hyperparameters to JSON values; unknown objects become ``str`` via ``on_str``."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, Namespace):
-        value = vars(value)
-    elif is_dataclass(value) and not isinstance(value, type):
-        value = asdict(value)
-    elif type(value).__module__.startswith("omegaconf"):
-        from omegaconf import OmegaConf
-
-        value = OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Mapping):
-        return {str(k): to_params(v, on_str) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_params(v, on_str) for v in value]
-    if isinstance(value, Enum):
-        return to_params(value.value, on_str)
-    if isinstance(value, PurePath):
-        return str(value)
-    scalar = _scalar(value)
-    if scalar is not value:
-        return to_params(scalar, on_str)
-    if callable(value) and hasattr(value, "__name__"):
-        return value.__name__
-    return on_str(value)
 
 
 class AimLoggerCore:
@@ -184,15 +155,17 @@ class AimLoggerCore:
         self, params: Mapping[str, Any] | Namespace | None, *args: Any, **kwargs: Any
     ) -> None:
         """Merge ``params`` (dict, Namespace, OmegaConf, dataclass) into ``run["hparams"]``."""
-        new = to_params(params if params is not None else {}, self._as_str)
+        new = to_json(params if params is not None else {}, "hparams", fallback=self._as_str)
         if not isinstance(new, dict):
             new = {"value": new}
         run = self.experiment
         old = run.get("hparams", None)
         merged = {**(dict(old) if isinstance(old, Mapping) else {}), **new}
-        run["hparams"] = merged  # to_params left only JSON values: this cannot raise
+        run["hparams"] = merged  # to_json left only JSON values: this cannot raise
 
-    def _as_str(self, value: Any) -> str:
+    def _as_str(self, value: Any, path: str) -> str:
+        if callable(value) and hasattr(value, "__name__"):
+            return value.__name__  # activation functions, loss classes: stored by name
         self._warn_once(
             f"param:{type(value).__qualname__}",
             f"AimLogger: hyperparameter of type {type(value).__qualname__} stored as str.",
