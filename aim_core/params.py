@@ -77,6 +77,18 @@ def _resolve_omegaconf(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True)
 
 
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as dotted keys: ``{"hparams": {"lr": 1}}`` -> ``{"hparams.lr": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
 def normalize_path(key: Any) -> tuple[str, ...]:
     """Turn ``"a"`` or ``("a", "b")`` into a tuple path of str keys."""
     path = key if isinstance(key, tuple) else (key,)

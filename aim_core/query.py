@@ -8,13 +8,14 @@ only the matching runs, and their points load when first read.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .context import context_key
 from .errors import QueryError, RunCorruptedError, RunNotFoundError
+from .params import flatten
 from .query_catalog import load_entries, scan
 from .query_eval import RunView
 from .query_validate import CompiledQuery, compile_query
@@ -280,19 +281,7 @@ def metric_frame(pd: Any, metric: Metric) -> Any:
 
 def context_text(context: Any) -> str:
     """A context as compact JSON with sorted keys (how tables and exports show it)."""
-    return json.dumps(dict(context or {}), sort_keys=True, separators=(",", ":"))
-
-
-def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested params as ``{"hparams.lr": 0.1, ...}``; lists stay values."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
+    return context_key(context or {})
 
 
 def _pandas(caller: str) -> Any:

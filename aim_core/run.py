@@ -45,7 +45,12 @@ def check_hash(run_hash: str) -> str:
 
 
 class Run:
-    """A training run: ``run[...] = params``, ``run.track(value, name, ...)``, ``close()``."""
+    """A training run: ``run[...] = params``, ``run.track(value, name, ...)``, ``close()``.
+
+    ``run_hash`` resumes an existing run (``read_only=True`` opens it for reading only).
+    ``force_resume`` is accepted for Aim compatibility and changes nothing: the lock of a
+    writer that died is released by the kernel, so a stalled run never needs forcing.
+    """
 
     def __init__(self, run_hash: str | None = None, *, repo: Any = None,
                  experiment: str | None = None, read_only: bool = False,

@@ -20,6 +20,7 @@ from pathlib import Path
 from .catalog import forget_catalogs
 from .writer import RunWriter
 
+FLUSH_AT_POINTS = 1 << 18  # a sequence buffer this large is flushed before its interval ends
 _writers: dict[tuple[Path, str], RunWriter] = {}
 _registry_lock = threading.RLock()
 _state = {"failed": False, "hooks": False}
@@ -55,7 +56,6 @@ class Flusher(threading.Thread):
         self.wake_event.set()
 
 
-FLUSH_AT_POINTS = 1 << 18
 _flusher: list[Flusher] = []
 
 
@@ -106,8 +106,10 @@ def release(repo_dir: Path, writer: RunWriter, status: str) -> None:
 
 def flush_repo(repo_dir: Path) -> None:
     """Flush every open writer of one repo now (before this process reads it)."""
-    for (path, _), writer in list(_writers.items()):
-        if path == repo_dir and not writer.closed:
+    with _registry_lock:
+        writers = [w for (path, _), w in _writers.items() if path == repo_dir]
+    for writer in writers:
+        if not writer.closed:
             writer.flush_quietly()
 
 

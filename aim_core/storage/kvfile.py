@@ -91,12 +91,6 @@ class KVFile:
         self._check_alive()
         return self._db.items()
 
-    def keys_with_prefix(self, prefix: str) -> list[str]:
-        """Return the keys that start with ``prefix``."""
-        self._check_alive()
-        query = f'SELECT key FROM "{self._db.tablename}" WHERE key >= ? AND key < ? ORDER BY key'
-        return [row[0] for row in self._db.conn.select(query, (prefix, prefix + "\uffff"))]
-
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """Make the reads inside the block see one consistent state of the file."""

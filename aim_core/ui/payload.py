@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from aim_core.params import flatten as flatten_params
+
 MAX_POINTS = 1000
 """Default and upper bound of points sent per series (first/last/min/max always kept)."""
 
@@ -31,16 +33,9 @@ def clean(value: Any) -> Any:
     return str(value)
 
 
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(params: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten nested params to dotted keys (`{"hparams": {"lr": 1}}` -> `{"hparams.lr": 1}`)."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, path + "."))
-        else:
-            flat[path] = clean(value)
-    return flat
+    return {key: clean(value) for key, value in flatten_params(params).items()}
 
 
 def float_list(values: Any) -> list[float | None]:

@@ -69,10 +69,11 @@ def test_kill_9_leaves_a_readable_crashed_run_with_flushed_points(repo_path):
     assert repo.get_run(run_hash).status == "finished"
 
 
-def test_sigterm_loses_nothing(repo_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_sigterm_and_ctrl_c_lose_nothing_and_mark_failed(repo_path, signum):
     proc, run_hash = _start_writer(repo_path, interval=30.0)  # nothing flushes on its own
     seen = _read_until(proc, 0.7)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     tail = proc.stdout.read()
     proc.wait(timeout=20)
     last = max([step for step, _ in seen] +
@@ -133,19 +134,6 @@ def test_four_writers_and_a_reader_see_no_error_and_lose_nothing(repo_path):
     for run in runs:
         assert run.status == "finished"
         assert run.get_metric("loss", {"subset": "train"}).steps.tolist() == list(range(count))
-
-
-def test_ctrl_c_loses_nothing_and_marks_failed(repo_path):
-    proc, run_hash = _start_writer(repo_path, interval=30.0)
-    seen = _read_until(proc, 0.7)
-    proc.send_signal(signal.SIGINT)
-    tail = proc.stdout.read()
-    proc.wait(timeout=20)
-    last = max([step for step, _ in seen] +
-               [json.loads(line)["step"] for line in tail.splitlines() if "step" in line])
-    run = Repo(repo_path).get_run(run_hash)
-    assert run.get_metric("loss", {"subset": "train"}).steps.tolist() == list(range(last + 1))
-    assert run.status == "failed"
 
 
 def test_exit_without_close_flushes_and_finishes(repo_path):
