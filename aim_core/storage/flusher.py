@@ -40,8 +40,11 @@ class Flusher(threading.Thread):
             self.wake_event.clear()
             now = time.monotonic()
             for writer in open_writers():
-                if writer.next_flush <= now or writer.pending_count() >= FLUSH_AT_POINTS:
-                    writer.flush_quietly()
+                try:
+                    if writer.next_flush <= now or writer.pending_count() >= FLUSH_AT_POINTS:
+                        writer.flush_quietly()
+                except Exception as exc:  # keep flushing the other runs, whatever happens
+                    warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
 
     @staticmethod
     def _seconds_to_next() -> float:
