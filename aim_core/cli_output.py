@@ -95,10 +95,12 @@ def iso_time(timestamp: float | None) -> str | None:
 
 
 def duration_text(seconds: float | None) -> str | None:
-    """Seconds as ``45s``, ``3m 05s`` or ``2h 01m``."""
+    """Seconds as ``0.7s``, ``45s``, ``3m 05s`` or ``2h 01m``."""
     if seconds is None:
         return None
-    seconds = max(0, int(seconds))
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f}s"
+    seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
