@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 import warnings
@@ -251,5 +250,4 @@ def default_props(run_hash: str, experiment: str | None) -> dict[str, Any]:
         "active": True,
         "archived": False,
         "status": "running",
-        "pid": os.getpid(),
     }
