@@ -13,7 +13,7 @@ from .run import Run, check_hash
 from .storage import flusher as registry
 from .storage.catalog import Catalog, catalog_for
 from .storage.lock import is_locked
-from .storage.run_file import RunFile, file_looks_damaged
+from .storage.run_file import RunFile, file_looks_damaged, summary_of
 
 REPO_DIR = ".aim_core"
 CatalogEntry = dict[str, Any]
@@ -187,7 +187,7 @@ class Repo:
             props, params, infos = run_file.load_meta()
         finally:
             run_file.close()
-        sequences = [{k: v for k, v in info.items() if k != "chunks"} for info in infos.values()
+        sequences = [summary_of(info) for info in infos.values()
                      if info.get("count")]
         target.catalog.put(run_hash, {"props": props, "params": params, "sequences": sequences})
         return True

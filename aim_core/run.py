@@ -16,9 +16,7 @@ from .errors import AimCoreError, ReadOnlyRunError, RunNotFoundError
 from .params import del_path, get_path, normalize_path, set_path, to_json
 from .sequence import Metric
 from .storage import flusher as registry
-from .storage.chunks import concat_columns, sort_by_step
-from .storage.run_file import RunFile
-from .storage.sequence_state import pending_columns
+from .storage.run_file import RunFile, summary_of
 from .storage.writer import RunWriter, default_props
 from .values import NAN, to_epoch, to_step, to_value
 
@@ -101,7 +99,7 @@ class Run:
         """A read-only run backed by its catalog entry; its file opens on first point read."""
         run = cls.__new__(cls)
         run.repo, run.hash, run._writer, run._file = repo, run_hash, None, None
-        infos = {str(i): {**info, "chunks": None} for i, info in enumerate(entry["sequences"])}
+        infos = {str(i): info for i, info in enumerate(entry["sequences"])}
         run._meta = (entry["props"], entry.get("params", {}), infos)
         return run
 
@@ -334,8 +332,7 @@ class Run:
         return self._stored_meta()[2]
 
     def _stored_metric(self, seq_id: str, info: dict[str, Any]) -> Metric:
-        summary = {k: v for k, v in info.items() if k not in ("name", "context", "chunks")}
-        return Metric(self, info["name"], info["context"], summary,
+        return Metric(self, info["name"], info["context"], summary_of(info),
                       lambda: self._read_stored(info["name"], info["context"]))
 
     def _read_stored(self, name: str, context: dict[str, Any]) -> Any:
@@ -345,15 +342,7 @@ class Run:
 
     def _live_metric(self, seq: Any) -> Metric:
         writer = self._writer
-
-        def load() -> Any:
-            with writer._flush_lock:
-                stored = writer.file.read_columns(seq.seq_id, seq.chunk_ids, sort=False)
-                pending = list(seq.pending)
-            parts = [stored, pending_columns(pending)] if pending else [stored]
-            return sort_by_step(concat_columns(parts))
-
-        return Metric(self, seq.name, seq.context, None, load)
+        return Metric(self, seq.name, seq.context, None, lambda: writer.read_points(seq))
 
     # -- ending --------------------------------------------------------------------------
     def flush(self) -> None:

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,9 @@ class KVFile:
     written again by the caller.
     """
 
-    def __init__(self, path: Path, table: str = "kv", read_only: bool = False) -> None:
+    def __init__(self, path: Path, table: str = "kv") -> None:
         self.path = Path(path)
-        self.read_only = read_only
-        self._db = _open_sqlitedict(self.path, table, read_only)
+        self._db = _open_sqlitedict(self.path, table)
         self._dirty = False
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -64,43 +63,17 @@ class KVFile:
         except KeyError:
             return default
 
-    def __contains__(self, key: str) -> bool:
-        self._check_alive()
-        return key in self._db
-
     def put(self, key: str, value: Any) -> None:
         """Queue a write of ``value`` at ``key`` (durable after ``commit``)."""
         self._check_alive()
         self._dirty = True
         self._db[key] = value
 
-    def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
-        """Queue several writes."""
-        self._check_alive()
-        self._dirty = True
-        self._db.update(items)
-
     def delete(self, key: str) -> None:
         """Queue the removal of ``key`` if present."""
         self._check_alive()
         self._dirty = True
         self._db.conn.execute(f'DELETE FROM "{self._db.tablename}" WHERE key = ?', (key,))
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        """Yield every ``(key, value)`` in insertion order."""
-        self._check_alive()
-        return self._db.items()
-
-    @contextlib.contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Make the reads inside the block see one consistent state of the file."""
-        self._check_alive()
-        self._db.conn.select_one("BEGIN")
-        try:
-            yield
-        finally:
-            if self._db.conn is not None and self._db.conn.is_alive():
-                self._db.conn.select_one("ROLLBACK")
 
     def commit(self) -> None:
         """Make queued writes durable; raises the first error of any queued statement."""
@@ -164,9 +137,6 @@ class ReadOnlyKV:
                 f'SELECT value FROM "{self._table}" WHERE key = ?', (key,)).fetchone()
         return default if row is None else decode(row[0])
 
-    def __contains__(self, key: str) -> bool:
-        return self.get(key, _ABSENT) is not _ABSENT
-
     def items(self) -> Iterator[tuple[str, Any]]:
         """Yield every ``(key, value)`` in insertion order."""
         with self._lock:
@@ -189,15 +159,12 @@ class ReadOnlyKV:
         self._conn.close()
 
 
-_ABSENT = object()
-
-
-def _open_sqlitedict(path: Path, table: str, read_only: bool) -> SqliteDict:
+def _open_sqlitedict(path: Path, table: str) -> SqliteDict:
     """Open, retrying while another process holds the write lock during creation."""
     for attempt in range(_OPEN_RETRIES):
         try:
             db = SqliteDict(
-                str(path), tablename=table, flag="r" if read_only else "c",
+                str(path), tablename=table, flag="c",
                 journal_mode="WAL", encode=encode, decode=decode, outer_stack=False,
             )
         except sqlite3.OperationalError as exc:

@@ -32,6 +32,14 @@ FORMAT_VERSION = 1
 READ_ERRORS = (sqlite3.DatabaseError, ValueError, TypeError, KeyError, RuntimeError, OSError)
 
 
+LAYOUT_KEYS = ("chunks", "chunk_sizes")
+
+
+def summary_of(info: dict[str, Any]) -> dict[str, Any]:
+    """A sequence info without its chunk layout: name, context, count, first/last, min/max."""
+    return {k: v for k, v in info.items() if k not in LAYOUT_KEYS}
+
+
 def chunk_key(seq_id: str, index: int) -> str:
     """Return the key of one chunk."""
     return f"chunk/{seq_id}/{index:06d}"

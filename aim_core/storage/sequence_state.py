@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .chunks import Columns, concat_columns
+from .run_file import summary_of
 
 Summary = dict[str, Any]
 
@@ -44,7 +45,7 @@ class SequenceState:
         self.chunk_ids = list(info.get("chunks", []))
         self.chunk_sizes = list(info.get("chunk_sizes", []))
         self.next_chunk_id = max(self.chunk_ids, default=-1) + 1
-        self.summary = {k: v for k, v in info.items() if k not in _LAYOUT_KEYS}
+        self.summary = {k: v for k, v in summary_of(info).items() if k not in ("name", "context")}
         last_step = self.summary.get("last_step")
         self.next_step = 0 if last_step is None else last_step + 1
 
@@ -58,9 +59,6 @@ class SequenceState:
     def catalog_info(self) -> dict[str, Any]:
         """The summary stored in the repo catalog."""
         return {"name": self.name, "context": self.context, **self.summary}
-
-
-_LAYOUT_KEYS = ("name", "context", "chunks", "chunk_sizes")
 
 
 class ChunkLayout:

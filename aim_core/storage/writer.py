@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import StorageError
 from .catalog import Catalog
-from .chunks import encode_chunk
+from .chunks import Columns, concat_columns, encode_chunk, sort_by_step
 from .lock import RunLock
 from .run_file import CHUNK_POINTS, FORMAT_VERSION, RunFile, chunk_key
 from .sequence_state import ChunkLayout, SequenceState, merged_summary, pending_columns
@@ -105,6 +105,14 @@ class RunWriter:
             if seq.context == context:
                 return seq
         return None
+
+    def read_points(self, seq: SequenceState) -> Columns:
+        """Every point of ``seq``, stored and still buffered, sorted by step."""
+        with self._flush_lock:  # the chunk list only changes inside a flush
+            stored = self.file.read_columns(seq.seq_id, seq.chunk_ids, sort=False)
+            pending = list(seq.pending)
+        parts = [stored, pending_columns(pending)] if pending else [stored]
+        return sort_by_step(concat_columns(parts))
 
     def pending_count(self) -> int:
         """How many points wait in memory."""
