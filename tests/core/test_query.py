@@ -137,12 +137,12 @@ def test_same_results_without_sqlite_json_functions(repo, monkeypatch):
     """When the catalog cannot be read through SQLite's JSON functions, full entries are used."""
     import sqlite3
 
-    import aim_core.query
+    import aim_core.query.results
 
     def no_json(*args, **kwargs):
         raise sqlite3.OperationalError("no such function: json_extract")
 
-    monkeypatch.setattr(aim_core.query, "scan", no_json)
+    monkeypatch.setattr(aim_core.query.results, "scan", no_json)
     for query, expected in RUN_QUERIES:
         assert names(repo.query_runs(query)) == expected, query
     for query, expected in METRIC_QUERIES:

@@ -10,10 +10,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
-from .errors import AimCoreError
-from .query import POINT_COLUMNS, context_text, metric_frame, query_metrics
-from .repo import Repo
-from .sequence import Metric
+from ..errors import AimCoreError
+from ..query import POINT_COLUMNS, context_text, metric_frame, query_metrics
+from ..repo import Repo
+from ..sequence import Metric
 
 
 def select_metrics(repo: Repo, hashes: Sequence[str] | None, query: str | None) -> list[Metric]:

@@ -1,6 +1,6 @@
 """AimQL queries over a repo's catalog: ``query_runs`` and ``query_metrics`` and their results.
 
-The query is compiled once (:mod:`aim_core.query_validate`) and evaluated per run on the
+The query is compiled once (:mod:`aim_core.query.validate`) and evaluated per run on the
 catalog entry alone, so no run file is opened while filtering. A metric query tests its
 ``run``-only terms once per run and the rest once per sequence summary; the result opens
 only the matching runs, and their points load when first read.
@@ -13,17 +13,17 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .context import context_key
-from .errors import QueryError, RunCorruptedError, RunNotFoundError
-from .params import flatten
-from .query_catalog import load_entries, scan
-from .query_eval import RunView
-from .query_validate import CompiledQuery, compile_query
+from ..context import context_key
+from ..errors import QueryError, RunCorruptedError, RunNotFoundError
+from ..params import flatten
+from .catalog import load_entries, scan
+from .evaluate import RunView
+from .validate import CompiledQuery, compile_query
 
 if TYPE_CHECKING:
-    from .repo import Repo
-    from .run import Run
-    from .sequence import Metric
+    from ..repo import Repo
+    from ..run import Run
+    from ..sequence import Metric
 
 __all__ = ["MetricCollection", "RunCollection", "RunMatch", "compile_query", "query_metrics",
            "query_runs"]

@@ -13,8 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import __version__
-from .cli_output import (
+from .. import __version__
+from ..errors import AimCoreError, QueryError, RunLockedError
+from ..query import context_text, flatten, query_metrics, query_runs
+from ..query.validate import compile_query
+from ..repo import Repo
+from .output import (
     duration_text,
     format_table,
     iso_time,
@@ -23,10 +27,6 @@ from .cli_output import (
     progress,
     write_rows,
 )
-from .errors import AimCoreError, QueryError, RunLockedError
-from .query import context_text, flatten, query_metrics, query_runs
-from .query_validate import compile_query
-from .repo import Repo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "csv", "json")
@@ -334,7 +334,7 @@ def cmd_archive(args: argparse.Namespace) -> int:
 def _each_writable(repo: Repo, hashes: list[str], done: str, change: Callable[[Any], None],
                    status: str | None = None) -> int:
     """Open each run for writing (resume), apply ``change`` and close it again."""
-    from .run import Run
+    from ..run import Run
 
     failed = []
     for run_hash in hashes:
@@ -373,7 +373,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """aim-core export HASH... --format csv|parquet|json"""
-    from .cli_export import export_metrics, select_metrics
+    from .export import export_metrics, select_metrics
 
     if not args.hashes and not args.query:
         raise CommandError("name runs to export (HASH...) or a metric query (--query)",
@@ -393,7 +393,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     """aim-core up [--host H] [--port P] [--allow-writes]"""
     repo = open_repo(args)
     try:
-        from .ui.server import serve
+        from ..ui.server import serve
     except ImportError as exc:
         raise CommandError(f"the dashboard needs the [ui] extra ({exc}): "
                            "pip install 'aim-core[ui]'") from None

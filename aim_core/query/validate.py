@@ -4,7 +4,7 @@ A query is parsed once. The validator accepts only data access on ``run``/``metr
 literals, comparisons, boolean logic, arithmetic, a few builtins, ``re.match/search`` and
 whitelisted str methods; every other node is a :class:`QueryError` that names the column.
 The checked tree is then rewritten so that data access, ordering comparisons, ``in`` and
-arithmetic go through the None-safe helpers of :mod:`aim_core.query_eval`, and compiled
+arithmetic go through the None-safe helpers of :mod:`aim_core.query.evaluate`, and compiled
 into a plain function ``(run, metric) -> value`` whose globals hold no builtins.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import QueryError
-from .query_catalog import needed_paths
-from .query_eval import EVAL_GLOBALS, FUNCTION_ARITY, METHOD_NAMES, RE_FUNCTIONS
+from ..errors import QueryError
+from .catalog import needed_paths
+from .evaluate import EVAL_GLOBALS, FUNCTION_ARITY, METHOD_NAMES, RE_FUNCTIONS
 
 MAX_QUERY_CHARS = 10_000
 DATA_NAMES = frozenset({"run", "metric"})

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .repo import Repo
+    from ..repo import Repo
 
 Path_ = tuple[str, ...]
 Entry = dict[str, Any]
@@ -139,7 +139,7 @@ def load_entries(repo: Repo, hashes: list[str]) -> dict[str, Entry]:
 
 def _select(repo: Repo, sql: str, args: tuple) -> list[tuple]:
     """Run one read on a private read-only connection after flushing this process's runs."""
-    from .storage import flusher
+    from ..storage import flusher
 
     flusher.flush_repo(repo.root)
     uri = (repo.root / "index.sqlite").as_uri() + "?mode=ro"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import QueryError
+from ..errors import QueryError
 
 MAX_SEQUENCE_RESULT = 1_000_000  # longest str/list a query may build with `*`
 MAX_INT_BITS = 1_000_000

@@ -1,0 +1,17 @@
+"""AimQL: validate a query once, evaluate it on catalog entries, return runs or sequences."""
+
+from .results import (
+    POINT_COLUMNS,
+    MetricCollection,
+    RunCollection,
+    RunMatch,
+    context_text,
+    flatten,
+    metric_frame,
+    query_metrics,
+    query_runs,
+)
+from .validate import compile_query
+
+__all__ = ["POINT_COLUMNS", "MetricCollection", "RunCollection", "RunMatch", "compile_query",
+           "context_text", "flatten", "metric_frame", "query_metrics", "query_runs"]
