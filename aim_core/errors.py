@@ -47,3 +47,7 @@ class QueryError(AimCoreError, ValueError):
 
 class StorageError(AimCoreError):
     """Points could not be written; raised only by close() or explicit flush()."""
+
+
+class BlobMissingError(AimCoreError):
+    """A stored element's payload file is gone or incomplete."""

@@ -1,0 +1,177 @@
+"""What every tracked object shares: a cheap copy at construction, encoding on demand.
+
+An element is built in one of two ways. The constructor (on the training thread) keeps only a
+cheap copy of its input; ``to_storage()`` (on the flusher thread) turns it into JSON metadata
+and payload bytes. ``from_storage(meta, payload)`` rebuilds an element that was read back; its
+bytes load only when a read method needs them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+Encoded = tuple[dict[str, Any], bytes]
+
+
+class Payload:
+    """Bytes that are read from storage on first access, then kept."""
+
+    __slots__ = ("_load", "_data", "length")
+
+    def __init__(self, load: Callable[[], bytes], length: int | None = None) -> None:
+        self._load, self._data, self.length = load, None, length
+
+    @classmethod
+    def of(cls, data: bytes) -> Payload:
+        """A payload whose bytes are already in memory."""
+        payload = cls(lambda: data, len(data))
+        payload._data = data
+        return payload
+
+    def load(self) -> bytes:
+        """Return the bytes, reading them the first time."""
+        if self._data is None:
+            self._data = bytes(self._load())
+            self.length = len(self._data)
+        return self._data
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the bytes are in memory."""
+        return self._data is not None
+
+
+class ObjectElement:
+    """Base of Text, Image, Distribution, Audio, Figure and LogRecord.
+
+    Subclasses set ``kind`` and implement ``_encode()`` (flusher thread: the copy taken by
+    the constructor becomes ``(meta, bytes)``). Until it is encoded an element holds its
+    source; afterwards, or when read back, it holds metadata and a lazy ``Payload``.
+    """
+
+    kind: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type[ObjectElement]]] = {}
+    _lock = threading.Lock()
+
+    __slots__ = ("_source", "_meta", "_payload")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            ObjectElement._registry[cls.kind] = cls
+
+    def _init_source(self, source: Any) -> None:
+        self._source, self._meta, self._payload = source, None, None
+
+    # -- the storage side ------------------------------------------------------------------
+    def to_storage(self) -> Encoded:
+        """Return ``(metadata, payload bytes)``, encoding the kept copy the first time."""
+        if self._meta is None:
+            with ObjectElement._lock:  # the flusher and a reader may ask at the same time
+                if self._meta is None:
+                    meta, data = self._encode()
+                    self._payload = Payload.of(data)
+                    self._meta = meta
+                    self._source = None  # the encoded bytes replace the (larger) copy
+        return self._meta, self._payload.load()
+
+    def _encode(self) -> Encoded:
+        raise NotImplementedError
+
+    @classmethod
+    def from_storage(cls, meta: dict[str, Any], payload: Payload | bytes) -> ObjectElement:
+        """Rebuild an element from stored metadata and (lazy) payload bytes."""
+        element = cls.__new__(cls)
+        if not isinstance(payload, Payload):
+            payload = Payload.of(bytes(payload))
+        element._source, element._meta, element._payload = None, dict(meta), payload
+        element._restore()
+        return element
+
+    def _restore(self) -> None:
+        """Set subclass state from ``self._meta`` after ``from_storage``."""
+
+    # -- the reading side ------------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The element's JSON metadata (encodes a not yet stored element)."""
+        if self._meta is None:
+            self.to_storage()
+        return self._meta
+
+    def _bytes(self) -> bytes:
+        if self._payload is None:
+            self.to_storage()
+        return self._payload.load()
+
+    def json(self) -> dict[str, Any]:
+        """The metadata shown next to the element, as in Aim."""
+        return dict(self.meta)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.to_storage() == other.to_storage()
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.json()}>"
+
+
+def element_class(kind: str) -> type[ObjectElement]:
+    """Return the element class of a sequence kind (``"image"``, ``"text"``, ...)."""
+    try:
+        return ObjectElement._registry[kind]
+    except KeyError:
+        raise ValueError(f"Unknown object kind {kind!r}; known: "
+                         f"{sorted(ObjectElement._registry)}") from None
+
+
+class EncodedPoint:
+    """An already encoded point (a remote batch, a converter): stored as it is."""
+
+    __slots__ = ("kind", "is_list", "elements")
+
+    def __init__(self, kind: str, is_list: bool, elements: list[Encoded]) -> None:
+        self.kind, self.is_list, self.elements = kind, is_list, elements
+
+    def to_storage(self) -> tuple[bool, list[Encoded]]:
+        """Return ``(is_list, [(meta, bytes), ...])``."""
+        return self.is_list, self.elements
+
+
+def kind_of(value: Any) -> str | None:
+    """The object kind of a tracked value (an element or a non-empty list of one type).
+
+    Returns None for anything that is not an object (numbers go to metrics); raises
+    TypeError for a list that mixes types, is empty, or holds non-elements.
+    """
+    if isinstance(value, ObjectElement):
+        return value.kind
+    if isinstance(value, EncodedPoint):
+        return value.kind
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise TypeError("Cannot track an empty list: give at least one element.")
+        first = value[0]
+        if not isinstance(first, ObjectElement):
+            raise TypeError("A tracked list must hold Text, Image, Distribution, Audio or "
+                            f"Figure elements, got {type(first).__name__}.")
+        for item in value:
+            if type(item) is not type(first):
+                raise TypeError(f"A tracked list must hold elements of one type, got "
+                                f"{type(first).__name__} and {type(item).__name__}.")
+        return first.kind
+    return None
+
+
+def encode_point(value: Any) -> tuple[bool, list[Encoded]]:
+    """Encode a tracked value: ``(is_list, [(meta, bytes), ...])``. Runs on the flusher."""
+    if isinstance(value, ObjectElement):
+        return False, [value.to_storage()]
+    if isinstance(value, (list, tuple)):
+        return True, [item.to_storage() for item in value]
+    return value.to_storage()

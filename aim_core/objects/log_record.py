@@ -1,0 +1,78 @@
+"""``LogRecord``: one message of ``run.log_info/log_warning/log_error/log_debug``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from .base import Encoded, ObjectElement
+
+LOG_RECORDS = "__log_records"  # the sequence name Aim uses
+
+
+class LogRecord(ObjectElement):
+    """A log message with its level, time, caller (file, line) and extra values."""
+
+    kind = "log_record"
+    __slots__ = ()
+
+    def __init__(self, message: str, level: int, timestamp: float | None = None,
+                 logger_info: tuple[str, int] | None = None, **kwargs: Any) -> None:
+        meta: dict[str, Any] = {
+            "message": str(message),
+            "log_level": int(level),
+            "timestamp": time.time() if timestamp is None else float(timestamp),
+        }
+        if logger_info is not None:
+            meta["logger_info"] = [str(logger_info[0]), int(logger_info[1])]
+        if kwargs:
+            meta["extra_args"] = dict(kwargs)
+        self._init_source(meta)
+
+    def _encode(self) -> Encoded:
+        meta = dict(self._source)
+        if "extra_args" in meta:  # anything JSON cannot hold is kept as its str()
+            meta["extra_args"] = json.loads(json.dumps(meta["extra_args"], default=str))
+        return meta, b""
+
+    def _fields(self) -> dict[str, Any]:
+        source = self._source  # read once: the flusher may encode meanwhile
+        return source if source is not None else self.meta
+
+    @property
+    def message(self) -> str:
+        """The message text."""
+        return self._fields()["message"]
+
+    @property
+    def level(self) -> int:
+        """The ``logging`` level number (``logging.INFO``, ...)."""
+        return self._fields()["log_level"]
+
+    @property
+    def level_name(self) -> str:
+        """The level's name, such as ``"INFO"``."""
+        return logging.getLevelName(self.level)
+
+    @property
+    def timestamp(self) -> float:
+        """When the message was logged (Unix seconds)."""
+        return self._fields()["timestamp"]
+
+    @property
+    def extra_args(self) -> dict[str, Any]:
+        """The keyword arguments given with the message."""
+        return dict(self._fields().get("extra_args") or {})
+
+    @property
+    def logger_info(self) -> tuple[str, int] | None:
+        """``(file, line)`` of the call that logged the message."""
+        info = self._fields().get("logger_info")
+        return tuple(info) if info else None
+
+    def json(self) -> dict[str, Any]:
+        """Message, level name, timestamp and extra args, as Aim's ``LogRecord.json()``."""
+        return {"message": self.message, "log_level": self.level_name,
+                "timestamp": self.timestamp, "args": self._fields().get("extra_args")}
