@@ -81,12 +81,14 @@ class ObjectElement:
         raise NotImplementedError
 
     @classmethod
-    def from_storage(cls, meta: dict[str, Any], payload: Payload | bytes) -> ObjectElement:
+    def from_storage(cls, meta: dict[str, Any], payload: Payload | bytes,
+                     copy: bool = True) -> ObjectElement:
         """Rebuild an element from stored metadata and (lazy) payload bytes."""
         element = cls.__new__(cls)
         if not isinstance(payload, Payload):
             payload = Payload.of(bytes(payload))
-        element._source, element._meta, element._payload = None, dict(meta), payload
+        element._source, element._payload = None, payload
+        element._meta = dict(meta) if copy else meta
         element._restore()
         return element
 

@@ -120,7 +120,7 @@ class ObjectSequence:
     def _value(self, point: Any) -> Any:
         if isinstance(point, StoredPoint):
             cls, reader = element_class(self.kind), self._reader
-            elements = [cls.from_storage(meta, _lazy(reader, where, offset, length))
+            elements = [cls.from_storage(meta, _lazy(reader, where, offset, length), copy=False)
                         for meta, where, offset, length in point.elements]
             return elements if point.is_list else elements[0]
         if isinstance(point, EncodedPoint):
@@ -176,12 +176,13 @@ class ObjectData:
 
     def items(self) -> Iterator[tuple[int, tuple[Any, float | None, float]]]:
         """Yield ``(step, (value, epoch, timestamp))``; epoch is None where none was given."""
-        columns = self._seq._load()
-        for i in self._indices().tolist():
-            epoch = float(columns.epochs[i])
-            yield (int(columns.steps[i]),
-                   (self._seq.value_at(i), None if math.isnan(epoch) else epoch,
-                    float(columns.times[i])))
+        seq, index = self._seq, self._indices()
+        columns = seq._load()
+        steps, times = columns.steps[index].tolist(), columns.times[index].tolist()
+        epochs = columns.epochs[index].tolist()
+        for n, i in enumerate(index.tolist()):
+            epoch = epochs[n]
+            yield steps[n], (seq.value_at(i), None if math.isnan(epoch) else epoch, times[n])
 
     __iter__ = items
 
