@@ -248,20 +248,20 @@ def build_stored_points(points: list[tuple[Any, Any, float, float]], blocks: Pay
     """Encode buffered ``(step, value, epoch, time)`` points and place their payloads.
 
     A point whose encoding raises is left out and reported to ``on_error(point, exc)``;
-    the others are kept.
+    the others are kept. Storage errors (writing a blob file) propagate: the flush fails
+    and every point stays buffered.
     """
     steps, epochs, times, stored = [], [], [], []
     for point in points:
         step, value, epoch, timestamp = point
         try:
             is_list, pairs = encode(value)
-            elements = []
-            for meta, data in pairs:
+            for meta, _ in pairs:
                 json.dumps(meta, allow_nan=False)  # fail here, not in the chunk
-                elements.append(ElementRecord(meta, *blocks.add(data)))
         except Exception as exc:  # one bad element must not stop the others
             on_error(point, exc)
             continue
+        elements = [ElementRecord(meta, *blocks.add(data)) for meta, data in pairs]
         steps.append(step)
         epochs.append(epoch)
         times.append(timestamp)

@@ -172,3 +172,14 @@ def test_chunk_survives_a_real_sqlite_file(tmp_path):
     assert [reader.read(*p.elements[0][1:]).decode() for p in back.points[::33]] == \
         ["t0", "t33", "t66", "t99"]
     assert isinstance(back.points[0], StoredPoint)
+
+
+def test_a_storage_error_is_not_an_encoding_error(tmp_path):
+    def full_disk(data):
+        raise OSError(28, "No space left on device")
+
+    blocks = PayloadBlocks(lambda i: f"p.{i}", full_disk, blob_threshold=10)
+    errors = []
+    with pytest.raises(OSError, match="No space"):
+        build([(0, Text("x" * 100), NAN, 0.0)], blocks, errors)
+    assert errors == []  # nothing was dropped: the flush fails and the point stays buffered
