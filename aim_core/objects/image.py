@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .base import Encoded, ObjectElement
+from .png import MODES, encode_png
 
 DEFAULT_FORMAT = "png"
 _Z_RLE = 3  # zlib's Z_RLE strategy
@@ -78,9 +79,17 @@ class Image(ObjectElement):
             pil = data
             fmt = fmt or normalize_format(src_format) or DEFAULT_FORMAT
         else:
-            pil = PILImage.fromarray(_to_uint8(data, kind == "chw"))
+            pixels = _to_uint8(data, kind == "chw")
             fmt = fmt or DEFAULT_FORMAT
+            if fmt == "png" and not optimize:
+                return self._array_meta(pixels), encode_png(pixels)
+            pil = PILImage.fromarray(pixels)
         return self._meta_of(pil, fmt), _save(pil, fmt, quality, optimize)
+
+    def _array_meta(self, pixels: np.ndarray) -> dict[str, Any]:
+        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+        return {"caption": self._caption, "format": "png", "width": pixels.shape[1],
+                "height": pixels.shape[0], "mode": MODES[channels]}
 
     def _meta_of(self, pil: Any, fmt: str) -> dict[str, Any]:
         width, height = pil.size

@@ -195,3 +195,16 @@ def test_import_aim_core_stays_light():
 def test_stored_bytes_decode_with_plain_pillow():
     data = Image(RGB).to_storage()[1]
     assert np.array_equal(np.asarray(PILImage.open(io.BytesIO(data))), RGB)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (5, 7, 2), (5, 7, 3), (5, 7, 4), (1, 1, 3),
+                                   (40, 3, 3)])
+def test_array_png_writer_is_lossless_for_every_channel_count(shape):
+    rng = np.random.default_rng(sum(shape))
+    smooth = np.cumsum(rng.integers(0, 3, shape), axis=0).astype(np.uint8)
+    for array in (rng.integers(0, 256, shape, dtype=np.uint8), smooth):
+        back = stored(Image(array))
+        pil = back.to_pil_image()
+        expected = array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array
+        assert np.array_equal(np.asarray(pil), expected)
+        assert pil.mode == back.meta["mode"] and back.size == (shape[1], shape[0])
