@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Iterable
 
 import uvicorn
 
@@ -41,13 +42,17 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     allow_writes: bool = False,
+    allowed_hosts: Iterable[str] = (),
 ) -> None:
     """Serve the dashboard of the repo at `repo_path`, print its URL, run until interrupted.
 
     Raises `aim_core.errors.RepoNotFoundError` when there is no repo, `OSError` when the
-    port is taken. `port=0` picks a free port (the printed URL shows which).
+    port is taken. `port=0` picks a free port (the printed URL shows which). Requests must
+    name the dashboard in their Host header: localhost, an IP address, `host` itself or one
+    of `allowed_hosts` (see `aim_core.ui.hosts`).
     """
-    app = create_app(repo_path, allow_writes=allow_writes)
+    app = create_app(repo_path, allow_writes=allow_writes,
+                     allowed_hosts=(host, *allowed_hosts))
     sock = bind(host, port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)

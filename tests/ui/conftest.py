@@ -33,5 +33,5 @@ def client(ui_repo):
 
     from aim_core.ui.app import create_app
 
-    with TestClient(create_app(ui_repo[0])) as test_client:
+    with TestClient(create_app(ui_repo[0]), base_url="http://127.0.0.1") as test_client:
         yield test_client

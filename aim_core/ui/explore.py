@@ -1,0 +1,189 @@
+"""Metric series for the charts: load, align on the chosen x-axis, sample, group.
+
+A series is one (run, name, context). Its points are sampled to at most `points` points
+(always keeping the first, last, lowest and highest), on the step axis or, for an x-axis
+that is another metric, on the steps both metrics share. Samples are cached (see
+`series_cache`) under the sequence's catalog summary, so a live run's new points show up.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aim_core.errors import RunCorruptedError, RunNotFoundError
+from aim_core.ui import payload
+from aim_core.ui.series_cache import SeriesCache
+
+if TYPE_CHECKING:
+    from aim_core import Repo, Run
+
+AXES = ("step", "epoch", "time", "wall")
+"""x-axes besides `metric:<name>` (another metric's value at the same step)."""
+
+POINT_BUDGET = 200_000
+"""Points one answer holds at most: many series get fewer points each (at least 50)."""
+
+
+class OutOfTime(Exception):
+    """The request's time budget ran out while series were loading."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One series to load: the run, the sequence summary from the catalog."""
+
+    run: str
+    name: str
+    context: dict[str, Any]
+    summary: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The sequence's column key (`name {"ctx":...}`)."""
+        return payload.sequence_key(self.name, self.context)
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """Sampled columns of one series: steps, values, epochs, unix times, x values."""
+
+    count: int
+    steps: np.ndarray
+    values: np.ndarray
+    epochs: np.ndarray
+    times: np.ndarray
+    xs: np.ndarray | None = None
+
+
+def points_for(requested: int, series: int) -> int:
+    """Points per series: the requested number, fewer when many series share the budget."""
+    return max(min(requested, 50), min(requested, POINT_BUDGET // max(series, 1)))
+
+
+def sample_indices(values: np.ndarray, k: int) -> np.ndarray:
+    """At most about `k` indices, evenly spread, always with first, last, min and max."""
+    n = len(values)
+    if n <= k:
+        return np.arange(n)
+    keep = np.linspace(0, n - 1, k - 2).round().astype(np.int64)
+    finite = np.isfinite(values)
+    if finite.any():
+        idx = np.flatnonzero(finite)
+        extremes = [idx[np.argmin(values[idx])], idx[np.argmax(values[idx])]]
+        keep = np.concatenate([keep, extremes])
+    return np.unique(keep)
+
+
+class Loader:
+    """Loads specs' samples through the cache, opening each run file at most once."""
+
+    def __init__(self, repo: Repo, cache: SeriesCache, points: int, deadline: float) -> None:
+        self.repo, self.cache, self.points, self.deadline = repo, cache, points, deadline
+        self._runs: dict[str, Run | None] = {}
+
+    def load(self, spec: Spec, x_metric: Spec | None = None) -> Sampled | None:
+        """The sampled series (aligned on `x_metric`'s steps when given), None if gone."""
+        key = (spec.run, spec.key, self.points, None if x_metric is None else x_metric.key)
+        version = payload.compact_json([spec.summary, x_metric and x_metric.summary])
+        found = self.cache.get(key, version)
+        if found is not None:
+            return found
+        if time.monotonic() > self.deadline:
+            raise OutOfTime
+        sampled = self._read(spec, x_metric)
+        if sampled is not None:
+            self.cache.put(key, version, sampled, len(sampled.steps))
+        return sampled
+
+    def _read(self, spec: Spec, x_metric: Spec | None) -> Sampled | None:
+        columns = self._columns(spec)
+        if columns is None:
+            return None
+        steps, values, epochs, times = columns
+        xs = None
+        if x_metric is not None:
+            other = self._columns(x_metric)
+            if other is None:
+                return None
+            _, mine, theirs = np.intersect1d(steps, other[0], return_indices=True)
+            steps, values, epochs, times = (c[mine] for c in columns)
+            xs = other[1][theirs]
+        keep = sample_indices(values, self.points)
+        return Sampled(len(columns[0]), steps[keep], values[keep], epochs[keep], times[keep],
+                       None if xs is None else xs[keep])
+
+    def _columns(self, spec: Spec) -> tuple[np.ndarray, ...] | None:
+        if spec.run not in self._runs:
+            try:
+                self._runs[spec.run] = self.repo.get_run(spec.run)
+            except (RunNotFoundError, RunCorruptedError):
+                self._runs[spec.run] = None  # deleted or damaged since the query
+        run = self._runs[spec.run]
+        metric = None if run is None else run.get_metric(spec.name, spec.context)
+        if metric is None:
+            return None
+        return metric.steps, metric.values, metric.epochs, metric.timestamps
+
+
+def x_values(sampled: Sampled, axis: str, start: float | None) -> list[Any] | None:
+    """The x list for `axis` (None for the step axis: the steps are sent anyway)."""
+    if axis == "step":
+        return None
+    if axis == "epoch":
+        return payload.float_list(sampled.epochs)
+    if axis in ("time", "wall"):
+        return payload.float_list(np.round(x_array(sampled, axis, start), 3))
+    return payload.float_list(sampled.xs)
+
+
+def x_array(sampled: Sampled, axis: str, start: float | None) -> np.ndarray:
+    """The x values for `axis` as floats (for aggregation)."""
+    if axis == "step":
+        return sampled.steps.astype(np.float64)
+    if axis == "epoch":
+        return sampled.epochs
+    if axis == "time":
+        origin = start if start is not None else (sampled.times[0] if len(sampled.times) else 0)
+        return sampled.times - origin
+    if axis == "wall":
+        return sampled.times
+    return sampled.xs if sampled.xs is not None else np.empty(0)
+
+
+def series_json(spec: Spec, sampled: Sampled, axis: str, start: float | None) -> dict[str, Any]:
+    """One series as the charts receive it."""
+    out = {
+        "run": spec.run, "name": spec.name, "context": spec.context, "count": sampled.count,
+        "steps": sampled.steps.tolist(), "values": payload.float_list(sampled.values),
+    }
+    if axis != "step":
+        out["x"] = x_values(sampled, axis, start)
+    return out
+
+
+def find_x_metric(spec: Spec, sequences: list[dict[str, Any]], name: str) -> Spec | None:
+    """The run's metric `name` to use as x for `spec`: same context, else the only one."""
+    same = [s for s in sequences if s["name"] == name]
+    for s in same:
+        if s["context"] == spec.context:
+            return Spec(spec.run, name, s["context"], s)
+    if len(same) == 1:
+        return Spec(spec.run, name, same[0]["context"], same[0])
+    return None
+
+
+def field_value(field: str, spec: Spec, run: dict[str, Any]) -> Any:
+    """The value of a grouping field (`run.hash`, `run.<param>`, `metric.context.<k>`...)."""
+    if field == "metric.name":
+        return spec.name
+    if field == "metric.context":
+        return spec.context
+    if field.startswith("metric.context."):
+        return spec.context.get(field[len("metric.context."):])
+    if field in ("run.hash", "run.name", "run.experiment"):
+        return spec.run if field == "run.hash" else run.get(field[4:])
+    return run["params"].get(field[4:])
