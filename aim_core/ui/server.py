@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import uvicorn
 
+from aim_core.ui.api.handler import QUERY_SECONDS
 from aim_core.ui.app import create_app
 
 DEFAULT_HOST = "127.0.0.1"
@@ -43,16 +44,18 @@ def serve(
     port: int = DEFAULT_PORT,
     allow_writes: bool = False,
     allowed_hosts: Iterable[str] = (),
+    query_seconds: float = QUERY_SECONDS,
 ) -> None:
     """Serve the dashboard of the repo at `repo_path`, print its URL, run until interrupted.
 
     Raises `aim_core.errors.RepoNotFoundError` when there is no repo, `OSError` when the
     port is taken. `port=0` picks a free port (the printed URL shows which). Requests must
     name the dashboard in their Host header: localhost, an IP address, `host` itself or one
-    of `allowed_hosts` (see `aim_core.ui.hosts`).
+    of `allowed_hosts` (see `aim_core.ui.hosts`). An API answer taking longer than
+    `query_seconds` is given up with a 503.
     """
     app = create_app(repo_path, allow_writes=allow_writes,
-                     allowed_hosts=(host, *allowed_hosts))
+                     allowed_hosts=(host, *allowed_hosts), query_seconds=query_seconds)
     sock = bind(host, port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
