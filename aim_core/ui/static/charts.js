@@ -38,17 +38,17 @@ const Charts = {
     return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
   },
 
-  // A y-range leaving out outliers: Tukey's fences (1.5 IQR beyond the quartiles).
+  // A y-range leaving out outliers: the 2nd to 98th percentile of the drawn values, plus
+  // a margin of a tenth of that span (never beyond the data).
   robustRange(values, log) {
     let ys = values.filter((v) => v !== null && Number.isFinite(v) && (!log || v > 0));
     if (log) ys = ys.map(Math.log10);
-    if (ys.length < 4) return null;
+    if (ys.length < 10) return null;
     ys.sort((a, b) => a - b);
-    const q = (p) => ys[Math.min(ys.length - 1, Math.floor(p * (ys.length - 1)))];
-    const q1 = q(0.25), q3 = q(0.75), iqr = q3 - q1;
-    const lo = Math.max(ys[0], q1 - 1.5 * iqr), hi = Math.min(ys[ys.length - 1], q3 + 1.5 * iqr);
-    const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 1;
-    return [lo - pad, hi + pad];
+    const q = (p) => ys[Math.round(p * (ys.length - 1))];
+    const lo = q(0.02), hi = q(0.98);
+    const pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
+    return [Math.max(ys[0], lo - pad), Math.min(ys[ys.length - 1], hi + pad)];
   },
 
   layout(opts) {

@@ -229,4 +229,9 @@ const Dash = {
   ready() {
     document.body.dataset.ready = "1";
   },
+
+  // Counts finished redraws (tests wait for the count to grow after changing a control).
+  rendered() {
+    document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
+  },
 };

@@ -16,6 +16,7 @@ function renderParams() {
     p.values.map((v) => Dash.el("td", { class: typeof v === "number" ? "num" : null }, v === null || v === undefined ? "—" : Dash.value(v))))));
   const differing = params.filter((p) => p.differs).length;
   document.getElementById("count").textContent = `${runs.length} runs, ${differing} of ${params.length} params differ`;
+  Dash.rendered();
 }
 
 async function renderCharts() {

@@ -24,7 +24,7 @@ function fieldValue(field, series, run) {
 }
 
 function fieldText(field, value) {
-  const title = FIELD_TITLES[field] || field.replace(/^run\./, "");
+  const title = FIELD_TITLES[field] || field.replace(/^run\.|^metric\.context\./, "");
   if (field === "run.hash") {
     const run = state.data.runs[value];
     return `${title}=${run ? Dash.runLabel(run) : String(value).slice(0, 8)}`;
@@ -225,6 +225,7 @@ async function render() {
   renderLegend(p);
   renderCounts();
   await Promise.all(draws);
+  Dash.rendered();
 }
 
 function onZoom(range) {

@@ -137,6 +137,7 @@ function renderTable() {
   document.getElementById("shown").textContent = `${rows.length} of ${state.drawn.length}${more}`;
   document.getElementById("count").textContent = `${state.count} run${state.count === 1 ? "" : "s"}`;
   Dash.writeState(state, DEFAULTS);
+  Dash.rendered();
 }
 
 function renderControls() {

@@ -88,6 +88,7 @@ async function renderCharts() {
     });
   }
   await Promise.all(draws);
+  Dash.rendered();
 }
 
 async function loadSeries() {

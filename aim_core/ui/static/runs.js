@@ -97,6 +97,7 @@ function render() {
   Dash.pickers(document.getElementById("column-panel"), state.columns,
     { params: state.param, metrics: state.metric }, onPick);
   Dash.writeState(state, DEFAULTS);
+  Dash.rendered();
 }
 
 function onPick(kind, key, checked) {

@@ -91,6 +91,7 @@ async function draw() {
       if (point && point.customdata) location.href = `/runs/${encodeURIComponent(point.customdata[0])}`;
     });
   }
+  Dash.rendered();
 }
 
 function downloadCsv() {
