@@ -31,10 +31,11 @@ const Dash = {
     return body;
   },
 
-  // HTML-escape for the few places that take markup: plotly's names, titles and hovers.
+  // Escape text for the places that read markup: plotly's names, titles, labels and hovers.
+  // Quotes become numeric entities, the only kind plotly decodes besides &lt; &gt; &amp;.
   esc(value) {
     return String(value ?? "").replace(/[&<>"']/g, (c) => ({
-      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;",
     })[c]);
   },
 

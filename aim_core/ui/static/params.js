@@ -38,7 +38,8 @@ function dimension(id) {
     const index = new Map(texts.map((t, i) => [t, i]));
     dim.values = values.map((v) => (v === null || v === undefined ? null : index.get(Dash.value(v))));
     dim.tickvals = texts.map((_, i) => i);
-    dim.ticktext = texts.map((t) => Dash.esc(t.length > 24 ? t.slice(0, 23) + "…" : t));
+    // parcoords draws tick texts as plain text (no markup), so they are not escaped
+    dim.ticktext = texts.map((t) => (t.length > 48 ? t.slice(0, 47) + "…" : t));
     dim.range = [-0.5, Math.max(texts.length - 0.5, 0.5)];
   }
   return dim;

@@ -43,9 +43,11 @@ function traces() {
   const point = (r) => Dash.esc(`${Dash.runLabel(r)} (${String(r.hash).slice(0, 8)})`);
   const hover = `<b>%{customdata[1]}</b><br>${Dash.esc(Dash.columnTitle(state.x, state.columns.metrics))}=%{x}` +
     `<br>${Dash.esc(Dash.columnTitle(state.y, state.columns.metrics))}=%{y}<extra></extra>`;
+  // Text values become categories; plotly reads markup in category labels, so escape them.
+  const coord = (v) => (typeof v === "number" ? v : Dash.esc(Dash.value(v)));
   const base = (list) => ({
     type: "scatter", mode: "markers",
-    x: list.map((r) => Dash.rowValue(r, state.x)), y: list.map((r) => Dash.rowValue(r, state.y)),
+    x: list.map((r) => coord(Dash.rowValue(r, state.x))), y: list.map((r) => coord(Dash.rowValue(r, state.y))),
     customdata: list.map((r) => [r.hash, point(r)]), hovertemplate: hover,
   });
   const colors = state.color ? rows.map((r) => Dash.rowValue(r, state.color)) : [];
