@@ -8,6 +8,7 @@ that is another metric, on the steps both metrics share. Samples are cached (see
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 AXES = ("step", "epoch", "time", "wall")
 """x-axes besides `metric:<name>` (another metric's value at the same step)."""
 
-POINT_BUDGET = 200_000
+POINT_BUDGET = 50_000
 """Points one answer holds at most: many series get fewer points each (at least 50)."""
 
 
@@ -88,7 +89,8 @@ class Loader:
     def load(self, spec: Spec, x_metric: Spec | None = None) -> Sampled | None:
         """The sampled series (aligned on `x_metric`'s steps when given), None if gone."""
         key = (spec.run, spec.key, self.points, None if x_metric is None else x_metric.key)
-        version = payload.compact_json([spec.summary, x_metric and x_metric.summary])
+        version = json.dumps([spec.summary, x_metric and x_metric.summary], sort_keys=True,
+                             default=str)
         found = self.cache.get(key, version)
         if found is not None:
             return found

@@ -25,8 +25,16 @@ MIN_POINTS = 10
 PROPS = ("name", "experiment", "description", "tags", "archived", "creation_time", "end_time")
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def clean(value: Any) -> Any:
     """Return `value` as strict JSON data: NaN/inf become None, numpy scalars plain numbers."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
@@ -48,10 +56,27 @@ def number(value: Any) -> float | None:
 
 
 def flatten(params: Any) -> dict[str, Any]:
-    """Flatten nested params to dotted keys (`{"hparams": {"lr": 1}}` -> `{"hparams.lr": 1}`)."""
+    """Flatten nested params to dotted keys (`{"hparams": {"lr": 1}}` -> `{"hparams.lr": 1}`).
+
+    The same keys as `aim_core.params.flatten`, for the plain dicts JSON gives (fast: the
+    runs table flattens every run of the repo).
+    """
     if not isinstance(params, Mapping):
         return {}
-    return {str(key): clean(value) for key, value in flatten_params(params).items()}
+    if type(params) is not dict:
+        return {str(k): clean(v) for k, v in flatten_params(params).items()}
+    out: dict[str, Any] = {}
+    _flatten_into(out, params, "")
+    return out
+
+
+def _flatten_into(out: dict[str, Any], node: dict, prefix: str) -> None:
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if type(value) is dict and value:
+            _flatten_into(out, value, name + ".")
+        else:
+            out[name] = clean(value)
 
 
 def float_list(values: Any) -> list[float | None]:
@@ -75,9 +100,21 @@ def context_of(value: Any) -> dict[str, Any]:
     return clean(dict(value)) if isinstance(value, Mapping) else {}
 
 
+_KEYS: dict[tuple, str] = {}
+
+
 def sequence_key(name: str, context: Mapping[str, Any]) -> str:
     """A stable string id for a (name, context) pair, used as a table column key."""
-    return f"{name} {compact_json(dict(context))}"
+    try:  # runs of a sweep share their sequences: remember the keys of scalar contexts
+        memo = (name, *sorted((k, type(v), v) for k, v in context.items()))
+        found = _KEYS.get(memo)
+    except TypeError:  # unhashable or unorderable values (crafted files)
+        return f"{name} {compact_json(dict(context))}"
+    if found is None:
+        found = f"{name} {compact_json(dict(context))}"
+        if len(_KEYS) < 100_000:
+            _KEYS[memo] = found
+    return found
 
 
 def duration(props: Mapping[str, Any], status: str, now: float | None = None) -> float | None:

@@ -121,9 +121,14 @@ def prepare_row(run_hash: str, entry: Any) -> Row:
     params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
     lasts: dict[str, Any] = {}
     metrics: dict[str, tuple[str, dict[str, Any]]] = {}
-    for summary in metric_summaries(entry):
-        lasts[summary["key"]] = summary["last"]
-        metrics[summary["key"]] = (summary["name"], summary["context"])
+    sequences = entry.get("sequences")
+    for seq in sequences if isinstance(sequences, list) else ():
+        if not isinstance(seq, dict) or seq.get("kind", "metric") != "metric" or "name" not in seq:
+            continue
+        name, context = str(seq["name"]), payload.context_of(seq.get("context"))
+        key = payload.sequence_key(name, context)
+        lasts[key] = payload.clean(seq.get("last"))
+        metrics[key] = (name, context)
     return Row(run_hash, props, payload.flatten(params), lasts, catalog_status(entry, props),
                metrics)
 

@@ -124,7 +124,8 @@ def json_context(context: dict) -> str:
 
 
 def test_zoom_is_synced_across_charts(page, server):
-    open_page(page, server + f"metrics?q={LOSS}&chart=metric.context.subset")
+    query = quote('metric.name == "loss" and run.experiment != "live"')
+    open_page(page, server + f"metrics?q={query}&chart=metric.context.subset")
     boxes = page.locator("#charts .chart-box")
     assert boxes.count() == 2
     drag = boxes.nth(0).locator(".nsewdrag").first.bounding_box()
@@ -178,3 +179,43 @@ def test_charts_of_a_live_run_extend_without_reload(page, server, live_repo):
     page.wait_for_function(f"""() => Array.from(document.querySelector('.chart').data[0].x)
         .includes({max(steps) + 7})""", timeout=10_000)
     assert page.locator("#refresh").inner_text().startswith("live")
+
+
+@pytest.fixture(scope="module")
+def sweep_server(tmp_path_factory: pytest.TempPathFactory):
+    """A server over 48 small runs: enough lines for a chart to merge them."""
+    from browser_support import start_server, stop_server
+
+    from aim_core import Run
+
+    path = tmp_path_factory.mktemp("sweep")
+    Repo(path, init=True)
+    for i in range(48):
+        with Run(repo=str(path), experiment="sweep") as run:
+            run.name = f"s{i:02d}"
+            run["hparams"] = {"batch_size": [16, 32, 64][i % 3]}
+            for step in range(20):
+                run.track(1.0 / (step + 1 + i), name="loss", step=step)
+    proc, url = start_server(path)
+    yield url
+    stop_server(proc)
+
+
+def test_many_lines_share_a_trace_per_colour_and_keep_their_hover(page, sweep_server):
+    open_page(page, sweep_server + "metrics?color=run.hparams.batch_size")
+    (chart,) = charts(page)
+    assert len(chart["traces"]) == 3  # one per batch size instead of 48
+    search = api(sweep_server, "/api/metrics")
+    for trace in chart["traces"]:
+        assert trace["meta"]["merged"] == 16
+        runs = trace["meta"]["runs"]
+        expected = [v for h in runs for s in search["series"] if s["run"] == h
+                    for v in [*s["values"], None]][:-1]
+        assert trace["y"] == expected
+    texts = page.evaluate("() => document.querySelector('.chart').data[0].text.slice(0, 2)")
+    assert texts[0].startswith("s") and texts[0] == texts[1]
+    with page.expect_download() as info:
+        page.click("button.csv")
+    with open(info.value.path(), encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 48 * 20 and len({r["run"] for r in rows}) == 48

@@ -4,6 +4,7 @@
 "use strict";
 
 const REFRESH_MS = 3000;
+const MERGE_ABOVE = 40;  // raw lines per chart beyond which lines of one colour and style share a trace
 const DEFAULTS = {
   q: "", color: ["run.hash"], style: ["metric.context"], chart: [],
   agg: "none", band: "none", raw: true, x: "step", smooth: 0, log: false, outliers: false, xr: [],
@@ -158,9 +159,28 @@ function rawTrace(item, p) {
     name: Dash.esc(item.color.text || label),
     line: { color, width: faded ? 1 : 1.6, dash: p.styles.get(item.style.id) },
     marker: { color, size: 5 }, opacity: faded ? 0.35 : 1,
-    meta: { kind: "raw", run: s.run, context: s.context, steps: s.steps },
+    meta: { kind: "raw", run: s.run, context: s.context, steps: s.steps }, label: Dash.esc(label),
     hovertemplate: `<b>${Dash.esc(label)}</b><br>%{x}<br>value=%{y:.6g}<extra></extra>`,
   };
+}
+
+// Many lines draw much faster as a few traces: one per colour and style, the series
+// separated by gaps, each point keeping its own hover label.
+function mergeRaw(traces) {
+  const merged = new Map();
+  for (const t of traces) {
+    const key = `${t.line.color}|${t.line.dash}`;
+    if (!merged.has(key)) {
+      merged.set(key, { ...t, mode: "lines", x: [], y: [], text: [], meta: { kind: "raw", merged: 0, runs: [] },
+        hovertemplate: "<b>%{text}</b><br>%{x}<br>value=%{y:.6g}<extra></extra>" });
+    }
+    const m = merged.get(key);
+    if (m.x.length) { m.x.push(null); m.y.push(null); m.text.push(""); }
+    for (let i = 0; i < t.x.length; i++) { m.x.push(t.x[i]); m.y.push(t.y[i]); m.text.push(t.label); }
+    m.meta.merged += 1;
+    m.meta.runs.push(t.meta.run);
+  }
+  return [...merged.values()];
 }
 
 function groupTraces(item, p) {
@@ -197,6 +217,11 @@ async function render() {
     const chart = charts.get(item.chart.id);
     chart.items.push(item);
     chart.traces.push(...(item.kind === "raw" ? [rawTrace(item, p)] : groupTraces(item, p)));
+  }
+  state.charts = charts;
+  for (const chart of charts.values()) {
+    const raw = chart.traces.filter((t) => t.meta.kind === "raw");
+    if (raw.length > MERGE_ABOVE) chart.traces = [...mergeRaw(raw), ...chart.traces.filter((t) => t.meta.kind !== "raw")];
   }
   const container = document.getElementById("charts");
   const order = [...charts.values()].sort((a, b) => a.title.localeCompare(b.title, undefined, { numeric: true }));
@@ -269,17 +294,21 @@ function renderCounts() {
 // ---- CSV of one chart: exactly the drawn values ---------------------------------------------
 
 function downloadChart(title) {
-  const box = [...document.querySelectorAll("#charts .chart-box")].find((b) => b.dataset.name === title);
-  const el = box.querySelector(".chart");
+  const chart = [...state.charts.values()].find((c) => c.title === title);
+  const p = plan();
   const rows = [];
-  for (const t of el.data) {
-    const m = t.meta;
-    const run = m.run ? state.data.runs[m.run] : null;
-    t.x.forEach((x, i) => {
-      const xv = state.x === "wall" && x !== null ? x / 1000 : x;
-      rows.push([m.kind, m.run || "", run ? run.name : "", box.dataset.metric, m.context ? JSON.stringify(m.context) : "",
-        m.key ? JSON.stringify(m.key) : "", m.steps ? m.steps[i] : "", xv, t.y[i]]);
-    });
+  for (const item of chart.items) {
+    if (item.kind === "raw") {
+      const t = rawTrace(item, p), s = item.series;
+      t.x.forEach((x, i) => rows.push(["raw", s.run, item.run.name, s.name, JSON.stringify(s.context), "",
+        s.steps[i], state.x === "wall" && x !== null ? x / 1000 : x, t.y[i]]));
+      continue;
+    }
+    for (const t of groupTraces(item, p)) {
+      const kind = { "band-lo": "band_low", "band-hi": "band_high" }[t.meta.kind] || t.meta.kind;
+      t.x.forEach((x, i) => rows.push([kind, "", "", item.group.name, "", JSON.stringify(item.group.key), "",
+        state.x === "wall" && x !== null ? x / 1000 : x, t.y[i]]));
+    }
   }
   const header = ["kind", "run", "run_name", "metric", "context", "group", "step", "x", "value"];
   Dash.download(`${title.replace(/[^\w.-]+/g, "_")}.csv`, Dash.csv(header, rows));
