@@ -74,21 +74,37 @@ class RunTables:
         self.repo = repo
         self._lock = threading.Lock()
         self._tables: OrderedDict[tuple, Table] = OrderedDict()
+        self._building: dict[tuple, threading.Event] = {}
 
     def table(self, q: str, query: Callable[..., Any]) -> Table:
-        """The table of runs matching `q`; `query(q, fields=...)` runs the AimQL query."""
+        """The table of runs matching `q`; `query(q, fields=...)` runs the AimQL query.
+
+        Requests arriving while the same table is being built wait for it (the Runs and
+        Params pages opened together, or the warm-up at start) instead of building it twice.
+        """
         key = (q, self.stamp())
-        with self._lock:
-            table = self._tables.get(key)
-            if table is not None and time.monotonic() - table.made < FRESH_SECONDS:
-                self._tables.move_to_end(key)
-                return table
-        table = build_table(self.repo, query(q, skip_corrupted=False, fields=FIELDS))
-        with self._lock:
-            self._tables[key] = table
-            while len(self._tables) > CACHED_TABLES:
-                self._tables.popitem(last=False)
-        return table
+        while True:
+            with self._lock:
+                table = self._tables.get(key)
+                if table is not None and time.monotonic() - table.made < FRESH_SECONDS:
+                    self._tables.move_to_end(key)
+                    return table
+                building = self._building.get(key)
+                if building is None:
+                    building = self._building[key] = threading.Event()
+                    break
+            building.wait(60)
+        try:
+            table = build_table(self.repo, query(q, skip_corrupted=False, fields=FIELDS))
+            with self._lock:
+                self._tables[key] = table
+                while len(self._tables) > CACHED_TABLES:
+                    self._tables.popitem(last=False)
+            return table
+        finally:
+            with self._lock:
+                del self._building[key]
+            building.set()
 
     def stamp(self) -> tuple:
         """Size and modification time of the catalog and its WAL: changes with every write."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterable
 
 import uvicorn
@@ -57,6 +58,7 @@ def serve(
     app = create_app(repo_path, allow_writes=allow_writes,
                      allowed_hosts=(host, *allowed_hosts), query_seconds=query_seconds)
     sock = bind(host, port)
+    threading.Thread(target=app.state.dashboard.warm, name="aim-core-warm", daemon=True).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     mode = "read-write" if allow_writes else "read-only"

@@ -289,3 +289,27 @@ def test_compare_puts_params_side_by_side_and_lists_shared_metrics(client, ui_re
         'acc {"subset":"val"}', LOSS_TRAIN, 'loss {"subset":"val"}']
     assert client.get("/api/compare", params={"run": ["f" * 24]}).status_code == 404
     assert client.get("/api/compare").status_code == 400
+
+
+def test_the_runs_table_is_built_once_for_concurrent_requests(ui_repo):
+    import threading
+
+    from aim_core.query import query_runs
+    from aim_core.ui.run_table import RunTables
+
+    repo = Repo(ui_repo[0])
+    tables, calls = RunTables(repo), []
+
+    def query(q, **kwargs):
+        calls.append(q)
+        return query_runs(repo, q, **kwargs)
+
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(tables.table("", query)))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert calls == [""] and len(results) == 4 and all(t is results[0] for t in results)
+    assert len(results[0].rows) == 4

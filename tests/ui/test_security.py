@@ -173,12 +173,16 @@ def test_a_slow_query_does_not_hold_up_other_requests(ui_repo):
         proc.wait(timeout=30)
 
 
-def test_a_query_over_the_time_budget_answers_503(ui_repo):
+def test_a_query_over_the_time_budget_is_given_up(ui_repo):
     proc, port = serve_in_process(ui_repo[0], 0.5)
     try:
         started = time.monotonic()
         status, body = get(port, "/api/runs?" + urlencode(q=SLOW_QUERY))
-        assert status == 503 and "narrow the query" in json.loads(body)["error"]
+        message = json.loads(body)["error"]
+        # 503 when the dashboard stops waiting; 400 when the evaluator (given timeout=)
+        # stops the query itself first
+        assert (status, "No answer within 0.5 s" in message) == (503, True) or (
+            status == 400 and "time budget" in message), (status, message)
         assert time.monotonic() - started < 30
         assert get(port, "/api/info")[0] == 200
     finally:

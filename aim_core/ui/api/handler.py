@@ -8,6 +8,7 @@ thread (never on the event loop) and the wait for them is bounded, so a slow que
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
@@ -64,9 +65,17 @@ class Dashboard:
             self._limiter = anyio.CapacityLimiter(WORKERS)
         return self._limiter
 
+    def warm(self) -> None:
+        """Prepare the table of all runs (the first page people open) ahead of the request."""
+        from aim_core.query import query_runs
+
+        with contextlib.suppress(Exception):  # a failure shows again, properly, on request
+            self.tables.table("", lambda q, **kw: query_runs(self.repo, q, **kw))
+
     def query_options(self, func: Callable[..., Any]) -> dict[str, Any]:
-        """`timeout=` for a query function that accepts it (the evaluator stops itself)."""
-        return {"timeout": self.query_seconds} if accepts_timeout(func) else {}
+        """`timeout=` for a query function that accepts it: the evaluator then stops itself
+        (with a QueryError, 400) a little before the dashboard would give up waiting (503)."""
+        return {"timeout": self.query_seconds * 0.9} if accepts_timeout(func) else {}
 
 
 @functools.cache
