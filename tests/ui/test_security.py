@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from crafted_repo import NAME, make_crafted_repo
 from starlette.testclient import TestClient
+from ui_repo_data import make_repo
 
 from aim_core.ui.app import create_app
 from aim_core.ui.hosts import host_name
@@ -137,8 +140,29 @@ def test_a_crafted_catalog_is_served_as_data(tmp_path):
         assert row["name"] == NAME and row["duration"] is None
 
 
-SLOW_TERM = 'len(("ab" * 500000).replace("a", "xyz")) > 0'
-SLOW_QUERY = " and ".join([SLOW_TERM] * 150)  # a legal query that takes seconds per run
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The trained repo plus 2,000 copies of one run (catalog rows and hard-linked files)."""
+    path = tmp_path_factory.mktemp("many_runs")
+    hashes = make_repo(path)
+    source = hashes["sgd-small"]
+    runs = path / ".aim_core" / "runs"
+    db = sqlite3.connect(path / ".aim_core" / "index.sqlite")
+    try:
+        (entry,) = db.execute("SELECT value FROM runs WHERE key = ?", (source,)).fetchone()
+        with db:
+            for i in range(2000):
+                copy = f"copy{i:020d}"
+                db.execute("INSERT INTO runs (key, value) VALUES (?, ?)", (copy, entry))
+                os.link(runs / f"{source}.sqlite", runs / f"{copy}.sqlite")
+    finally:
+        db.close()
+    return path, hashes
+
+
+# Legal under every size limit (3 million characters per run) yet a few ms per run: seconds
+# over 2,000 runs.
+SLOW_QUERY = " + ".join(['("ab" * 500000).count("b")'] * 3) + " < 0"
 
 
 def serve_in_process(repo: Path, seconds: float) -> tuple[subprocess.Popen, int]:
@@ -154,8 +178,8 @@ def serve_in_process(repo: Path, seconds: float) -> tuple[subprocess.Popen, int]
     raise AssertionError("serve() printed no URL")
 
 
-def test_a_slow_query_does_not_hold_up_other_requests(ui_repo):
-    proc, port = serve_in_process(ui_repo[0], 120)
+def test_a_slow_query_does_not_hold_up_other_requests(many_runs):
+    proc, port = serve_in_process(many_runs[0], 120)
     try:
         slow: dict = {}
         worker = threading.Thread(target=lambda: slow.update(
@@ -163,7 +187,7 @@ def test_a_slow_query_does_not_hold_up_other_requests(ui_repo):
         worker.start()
         time.sleep(0.3)
         for path in ("/api/info", "/api/runs?" + urlencode(q='run.experiment == "baseline"'),
-                     f"/api/runs/{ui_repo[1]['long']}", "/"):
+                     f"/api/runs/{many_runs[1]['long']}", "/"):
             status, _ = get(port, path)
             assert status == 200 and worker.is_alive(), path  # answered while the slow one runs
         worker.join(120)
@@ -173,8 +197,8 @@ def test_a_slow_query_does_not_hold_up_other_requests(ui_repo):
         proc.wait(timeout=30)
 
 
-def test_a_query_over_the_time_budget_is_given_up(ui_repo):
-    proc, port = serve_in_process(ui_repo[0], 0.5)
+def test_a_query_over_the_time_budget_is_given_up(many_runs):
+    proc, port = serve_in_process(many_runs[0], 0.5)
     try:
         started = time.monotonic()
         status, body = get(port, "/api/runs?" + urlencode(q=SLOW_QUERY))
