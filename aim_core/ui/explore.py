@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,36 +80,78 @@ def sample_indices(values: np.ndarray, k: int) -> np.ndarray:
     return np.unique(keep)
 
 
+Wanted = tuple[Spec, "Spec | None"]
+"""A series to load and the metric to align it on (None: its own steps)."""
+
+READERS = 4
+"""Run files read at once: SQLite reads release the GIL, so a cold search of many runs
+opens several files in parallel."""
+
+
 class Loader:
-    """Loads specs' samples through the cache, opening each run file at most once."""
+    """Loads specs' samples through the cache, reading the missing ones run by run."""
 
     def __init__(self, repo: Repo, cache: SeriesCache, points: int, deadline: float) -> None:
         self.repo, self.cache, self.points, self.deadline = repo, cache, points, deadline
-        self._runs: dict[str, Run | None] = {}
 
     def load(self, spec: Spec, x_metric: Spec | None = None) -> Sampled | None:
         """The sampled series (aligned on `x_metric`'s steps when given), None if gone."""
+        return self.load_all([(spec, x_metric)])[0]
+
+    def load_all(self, wanted: list[Wanted]) -> list[Sampled | None]:
+        """`load` for many series: cached ones at once, the others by a few reader threads
+        (each opens one run, reads its series and keeps only the samples)."""
+        results: list[Sampled | None] = [None] * len(wanted)
+        missing: dict[str, list[int]] = {}
+        for i, (spec, x_metric) in enumerate(wanted):
+            found = self.cache.get(*self._key(spec, x_metric))
+            if found is not None:
+                results[i] = found
+            else:
+                missing.setdefault(spec.run, []).append(i)
+        jobs = [[(i, *wanted[i]) for i in indexes] for indexes in missing.values()]
+        if len(jobs) == 1:
+            done = [self._read_run(jobs[0])]
+        elif jobs:
+            with ThreadPoolExecutor(max_workers=min(READERS, len(jobs))) as pool:
+                done = list(pool.map(self._read_run, jobs))
+        else:
+            done = []
+        for found in done:
+            for i, sampled in found:
+                results[i] = sampled
+        return results
+
+    def _key(self, spec: Spec, x_metric: Spec | None) -> tuple[tuple, str]:
         key = (spec.run, spec.key, self.points, None if x_metric is None else x_metric.key)
         version = json.dumps([spec.summary, x_metric and x_metric.summary], sort_keys=True,
                              default=str)
-        found = self.cache.get(key, version)
-        if found is not None:
-            return found
-        if time.monotonic() > self.deadline:
-            raise OutOfTime
-        sampled = self._read(spec, x_metric)
-        if sampled is not None:
-            self.cache.put(key, version, sampled, len(sampled.steps))
-        return sampled
+        return key, version
 
-    def _read(self, spec: Spec, x_metric: Spec | None) -> Sampled | None:
-        columns = self._columns(spec)
+    def _read_run(self, job: list[tuple[int, Spec, Spec | None]]) -> list[tuple[int, Sampled]]:
+        """Read the series of one run (the run file is opened and used on this thread only)."""
+        try:
+            run = self.repo.get_run(job[0][1].run)
+        except (RunNotFoundError, RunCorruptedError):
+            return []  # deleted or damaged since the query
+        out = []
+        for i, spec, x_metric in job:
+            if time.monotonic() > self.deadline:
+                raise OutOfTime
+            sampled = self._read(run, spec, x_metric)
+            if sampled is not None:
+                self.cache.put(*self._key(spec, x_metric), sampled, len(sampled.steps))
+                out.append((i, sampled))
+        return out
+
+    def _read(self, run: Run, spec: Spec, x_metric: Spec | None) -> Sampled | None:
+        columns = columns_of(run, spec)
         if columns is None:
             return None
         steps, values, epochs, times = columns
         xs = None
         if x_metric is not None:
-            other = self._columns(x_metric)
+            other = columns_of(run, x_metric)
             if other is None:
                 return None
             _, mine, theirs = np.intersect1d(steps, other[0], return_indices=True)
@@ -118,17 +161,13 @@ class Loader:
         return Sampled(len(columns[0]), steps[keep], values[keep], epochs[keep], times[keep],
                        None if xs is None else xs[keep])
 
-    def _columns(self, spec: Spec) -> tuple[np.ndarray, ...] | None:
-        if spec.run not in self._runs:
-            try:
-                self._runs[spec.run] = self.repo.get_run(spec.run)
-            except (RunNotFoundError, RunCorruptedError):
-                self._runs[spec.run] = None  # deleted or damaged since the query
-        run = self._runs[spec.run]
-        metric = None if run is None else run.get_metric(spec.name, spec.context)
-        if metric is None:
-            return None
-        return metric.steps, metric.values, metric.epochs, metric.timestamps
+
+def columns_of(run: Run, spec: Spec) -> tuple[np.ndarray, ...] | None:
+    """Every point of one of the run's metrics: steps, values, epochs, timestamps."""
+    metric = run.get_metric(spec.name, spec.context)
+    if metric is None:
+        return None
+    return metric.steps, metric.values, metric.epochs, metric.timestamps
 
 
 def x_values(sampled: Sampled, axis: str, start: float | None) -> list[Any] | None:

@@ -9,9 +9,12 @@ import struct
 import zlib
 from pathlib import Path
 
+import pytest
 from browser_support import api, open_page, quote, row_hashes, start_server, stop_server
 from playwright.sync_api import Page, expect
-from ui_repo_data import make_repo
+from ui_repo_data import make_repo, train
+
+from aim_core import Repo, Run
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 TEXTS = "cells => cells.map(c => c.textContent)"
@@ -170,14 +173,35 @@ def test_unknown_run_page_says_so(page, server):
     expect(page.locator("#error")).to_contain_text("No run")
 
 
-def test_screenshot_is_not_blank(page, server, tmp_path):
-    query = 'metric.name == "loss" and run.experiment != "live"'
-    state = ("&color=run.experiment&style=metric.context.subset&agg=mean&band=minmax"
-             "&smooth=0.3")
-    open_page(page, server + "metrics?q=" + quote(query) + state)
+@pytest.fixture(scope="module")
+def sweep_url(tmp_path_factory: pytest.TempPathFactory):
+    """A small sweep: three learning rates, four seeds each, trained for real."""
+    path = tmp_path_factory.mktemp("screenshot_sweep")
+    Repo(path, init=True)
+    for lr in (0.005, 0.01, 0.03):
+        for seed in range(4):
+            with Run(repo=str(path), experiment="sweep") as run:
+                run.name = f"lr{lr}-seed{seed}"
+                run["hparams"] = {"lr": lr, "seed": seed}
+                train(run, lr, seed)
+    proc, url = start_server(path)
+    yield url
+    stop_server(proc)
+
+
+def test_screenshot_shows_grouped_aggregated_curves(browser, sweep_url, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 620})
+    view = ("metrics?q=" + quote('metric.name == "loss"') + "&color=run.hparams.lr&style="
+            "&chart=metric.context.subset&agg=mean&band=std&log=1")
+    open_page(page, sweep_url + view)
+    chart = page.evaluate("() => document.querySelector('.chart').data.map(t => t.meta.kind)")
+    assert chart.count("mean") == 3 and chart.count("raw") == 12
+    legend = page.locator("#legend .entry[data-kind=color]").all_inner_texts()
+    assert legend == ["hparams.lr=0.005", "hparams.lr=0.01", "hparams.lr=0.03"]
     page.evaluate("document.activeElement.blur()")
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=False)
+    page.close()
     assert distinct_bytes(shot.read_bytes()) > 50
     if os.environ.get("AIM_CORE_WRITE_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(exist_ok=True)

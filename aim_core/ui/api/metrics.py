@@ -93,7 +93,7 @@ def search_metrics(request: Request, dash: Dashboard) -> dict[str, Any]:
     per_series = explore.points_for(points, len(specs))
     loader = explore.Loader(dash.repo, dash.series, per_series, request.state.deadline)
     x_name = axis[7:] if axis.startswith("metric:") else None
-    loaded: list[tuple[explore.Spec, explore.Sampled]] = []
+    wanted: list[explore.Wanted] = []
     unaligned = 0
     for spec in specs:
         x_metric = None
@@ -102,9 +102,10 @@ def search_metrics(request: Request, dash: Dashboard) -> dict[str, Any]:
             if x_metric is None:
                 unaligned += 1
                 continue
-        sampled = loader.load(spec, x_metric)
-        if sampled is not None:
-            loaded.append((spec, sampled))
+        wanted.append((spec, x_metric))
+    samples = loader.load_all(wanted)
+    loaded = [(spec, sampled) for (spec, _), sampled in zip(wanted, samples, strict=True)
+              if sampled is not None]
     series = []
     for spec, sampled in loaded:
         item = explore.series_json(spec, sampled, axis, runs[spec.run]["creation_time"])
@@ -160,13 +161,11 @@ def get_series(request: Request, dash: Dashboard) -> dict[str, Any]:
     entry = catalog_entry(dash, run_hash)
     start = brief(dash, run_hash, entry)["creation_time"]
     loader = explore.Loader(dash.repo, dash.series, points, request.state.deadline)
+    specs = [explore.Spec(run_hash, s["name"], s["context"], s) for s in metric_summaries(entry)
+             if (name is None or s["name"] == name)
+             and (context is None or s["context"] == context)]
     out = []
-    for s in metric_summaries(entry):
-        if (name is not None and s["name"] != name) or (
-                context is not None and s["context"] != context):
-            continue
-        spec = explore.Spec(run_hash, s["name"], s["context"], s)
-        sampled = loader.load(spec)
+    for spec, sampled in zip(specs, loader.load_all([(s, None) for s in specs]), strict=True):
         if sampled is None:
             continue
         item = explore.series_json(spec, sampled, "time", start)

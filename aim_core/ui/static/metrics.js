@@ -44,7 +44,23 @@ function stable(value) {
 
 function keyOf(fields, valueOf) {
   const values = fields.map((f) => valueOf(f));
-  return { id: `[${values.map(stable).join(",")}]`, text: fields.map((f, i) => fieldText(f, values[i])).join(", ") };
+  return { id: `[${values.map(stable).join(",")}]`, values, text: fields.map((f, i) => fieldText(f, values[i])).join(", ") };
+}
+
+// Order of keys (colours, styles, charts): numbers by value, anything else by its text.
+function compareValues(a, b) {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "number") return -1;
+  if (typeof b === "number") return 1;
+  return Dash.value(a).localeCompare(Dash.value(b), undefined, { numeric: true });
+}
+
+function compareKeys(a, b) {
+  for (let i = 0; i < Math.min(a.values.length, b.values.length); i++) {
+    const c = compareValues(a.values[i], b.values[i]);
+    if (c) return c;
+  }
+  return a.text.localeCompare(b.text, undefined, { numeric: true });
 }
 
 function availableFields() {
@@ -115,7 +131,7 @@ function xsOf(series) {
 }
 
 function palette(keys, list) {
-  const sorted = [...keys.values()].sort((a, b) => a.text.localeCompare(b.text, undefined, { numeric: true }));
+  const sorted = [...keys.values()].sort(compareKeys);
   return new Map(sorted.map((k, i) => [k.id, list[i % list.length]]));
 }
 
@@ -141,7 +157,8 @@ function plan() {
     item.color = keyOf(state.color, item.valueOf);
     item.style = keyOf(state.style, item.valueOf);
     const chartKey = keyOf(state.chart, item.valueOf);
-    item.chart = { id: JSON.stringify([name, chartKey.id]), name, title: chartKey.text ? `${name} · ${chartKey.text}` : name };
+    item.chart = { id: JSON.stringify([name, chartKey.id]), name, key: { values: [name, ...chartKey.values], text: chartKey.text },
+      title: chartKey.text ? `${name} · ${chartKey.text}` : name };
     colors.set(item.color.id, item.color);
     styles.set(item.style.id, item.style);
   }
@@ -224,7 +241,7 @@ async function render() {
     if (raw.length > MERGE_ABOVE) chart.traces = [...mergeRaw(raw), ...chart.traces.filter((t) => t.meta.kind !== "raw")];
   }
   const container = document.getElementById("charts");
-  const order = [...charts.values()].sort((a, b) => a.title.localeCompare(b.title, undefined, { numeric: true }));
+  const order = [...charts.values()].sort((a, b) => compareKeys(a.key, b.key));
   const boxes = new Map([...container.children].map((b) => [b.dataset.name, b]));
   const draws = [];
   for (const chart of order) {
@@ -269,8 +286,7 @@ function renderLegend(p) {
     svg.append(l);
     return svg;
   };
-  const entries = (keys, map, mark, kind) => [...keys.values()]
-    .sort((a, b) => a.text.localeCompare(b.text, undefined, { numeric: true }))
+  const entries = (keys, map, mark, kind) => [...keys.values()].sort(compareKeys)
     .map((k) => Dash.el("span", { class: "entry", dataset: { kind } }, mark(map.get(k.id)), k.text || "all"));
   const legend = document.getElementById("legend");
   Dash.fill(legend,
