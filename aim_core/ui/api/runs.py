@@ -19,6 +19,7 @@ from aim_core.ui.api.handler import (
     BadRequest,
     Dashboard,
     Forbidden,
+    Handler,
     choice_arg,
     endpoint,
     int_arg,
@@ -165,7 +166,7 @@ def get_run(request: Request, dash: Dashboard) -> dict[str, Any]:
     }
 
 
-def write(action: str):
+def write(action: str) -> Handler:
     """A handler for one write action (archive, unarchive, delete), guarded twice."""
 
     def handler(request: Request, dash: Dashboard) -> dict[str, Any]:
