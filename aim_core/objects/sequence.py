@@ -69,22 +69,22 @@ class ObjectSequence:
     @property
     def steps(self) -> np.ndarray:
         """Steps (int64), ascending, one per tracked step."""
-        return self._load().steps
+        return self._load()[0]
 
     @property
     def epochs(self) -> np.ndarray:
         """Epochs (float64), NaN where none was given."""
-        return self._load().epochs
+        return self._load()[2]
 
     @property
     def timestamps(self) -> np.ndarray:
         """Unix times (float64 seconds) at which each point was tracked."""
-        return self._load().times
+        return self._load()[3]
 
     def _figure(self, key: str) -> Any:
         if self._summary is not None and self._columns is None:
             return self._summary.get(key)
-        steps = self._load().steps
+        steps = self._load()[0]
         if key == "count":
             return len(steps)
         if not len(steps):
@@ -115,7 +115,7 @@ class ObjectSequence:
     # -- elements --------------------------------------------------------------------------
     def value_at(self, index: int) -> Any:
         """The element (or list) of the ``index``-th step, its bytes not yet read."""
-        return self._value(self._load().points[index])
+        return self._value(self._load()[1][index])
 
     def _value(self, point: Any) -> Any:
         if isinstance(point, StoredPoint):
@@ -133,10 +133,10 @@ class ObjectSequence:
 
     def record_length(self) -> int | None:
         """The longest list tracked at one step (1 for single elements); None when empty."""
-        points = self._load().points
-        if not points:
+        points = self._load()[1]
+        if not len(points):
             return None
-        return max(_point_length(p) for p in points)
+        return max(_point_length(p) for p in points.tolist())
 
     @property
     def data(self) -> ObjectData:
@@ -177,9 +177,9 @@ class ObjectData:
     def items(self) -> Iterator[tuple[int, tuple[Any, float | None, float]]]:
         """Yield ``(step, (value, epoch, timestamp))``; epoch is None where none was given."""
         seq, index = self._seq, self._indices()
-        columns = seq._load()
-        steps, times = columns.steps[index].tolist(), columns.times[index].tolist()
-        epochs = columns.epochs[index].tolist()
+        all_steps, _, all_epochs, all_times = seq._load()
+        steps, times = all_steps[index].tolist(), all_times[index].tolist()
+        epochs = all_epochs[index].tolist()
         for n, i in enumerate(index.tolist()):
             epoch = epochs[n]
             yield steps[n], (seq.value_at(i), None if math.isnan(epoch) else epoch, times[n])
@@ -210,11 +210,11 @@ class ObjectData:
 
     def numpy(self) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(steps, [values (object array), epochs, timestamps])``."""
-        columns, index = self._seq._load(), self._indices()
+        (steps, _, epochs, times), index = self._seq._load(), self._indices()
         values = np.empty(len(index), dtype=object)
         for out, i in enumerate(index.tolist()):
             values[out] = self._seq.value_at(i)
-        return columns.steps[index], [values, columns.epochs[index], columns.times[index]]
+        return steps[index], [values, epochs[index], times[index]]
 
     def range(self, start: int, stop: int) -> ObjectData:
         """The points with ``start <= step < stop``."""

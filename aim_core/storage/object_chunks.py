@@ -22,7 +22,6 @@ import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,50 +45,59 @@ class ElementRecord(NamedTuple):
     length: int
 
 
-class StoredPoint(NamedTuple):
-    """What one tracked point holds: one element, or a list of them."""
+class StoredPoint:
+    """What one tracked point holds once stored: one element, or a list of them."""
 
-    is_list: bool
-    elements: list[ElementRecord]
+    __slots__ = ("is_list", "elements")
+
+    def __init__(self, is_list: bool, elements: list[ElementRecord]) -> None:
+        self.is_list, self.elements = is_list, elements
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, StoredPoint) and other.is_list == self.is_list
+                and other.elements == self.elements)
+
+    def __repr__(self) -> str:
+        return f"StoredPoint({self.is_list}, {self.elements!r})"
 
 
-@dataclass
-class ObjectColumns:
-    """Points of an object sequence in tracking order; ``points[i]`` belongs to ``steps[i]``.
+# Points of an object sequence in tracking order, as the metric columns are:
+# ``(steps int64, points (object array), epochs float64, timestamps float64)``. A point is a
+# ``StoredPoint`` once read from storage; a live run's buffered points are the tracked values
+# themselves (an element, a list of elements, an ``EncodedPoint``). The shape lets the
+# writer's chunk layout and one-point-per-step code treat both kinds of sequence alike.
+ObjectColumns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-    A point is a ``StoredPoint`` once read from storage; a live run's buffered points are
-    the tracked values themselves (an element or a list of elements).
-    """
 
-    steps: np.ndarray
-    epochs: np.ndarray
-    times: np.ndarray
-    points: list[Any]
+def object_array(values: list[Any]) -> np.ndarray:
+    """A 1-D object array of ``values`` (lists stay single items, never a second axis)."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
 
-    def __len__(self) -> int:
-        return len(self.steps)
 
-    def take(self, index: np.ndarray) -> ObjectColumns:
-        """The points at ``index``, in that order."""
-        return ObjectColumns(self.steps[index], self.epochs[index], self.times[index],
-                             [self.points[i] for i in index.tolist()])
+def object_columns(steps: Any, points: list[Any], epochs: Any, times: Any) -> ObjectColumns:
+    """Build the four columns from lists."""
+    return (np.asarray(steps, np.int64).reshape(-1), object_array(points),
+            np.asarray(epochs, np.float64).reshape(-1), np.asarray(times, np.float64).reshape(-1))
 
 
 def empty_object_columns() -> ObjectColumns:
     """No points."""
-    return ObjectColumns(np.empty(0, np.int64), np.empty(0, np.float64),
-                         np.empty(0, np.float64), [])
+    return object_columns([], [], [], [])
 
 
 # -- encoding -------------------------------------------------------------------------------
 def encode_object_chunk(columns: ObjectColumns, compress: bool = True) -> bytes:
     """Serialize stored points (``StoredPoint`` values) into one chunk."""
+    steps, stored, epochs, times = columns
     blocks: dict[str, int] = {}
     points = []
-    for point in columns.points:
+    for point in stored.tolist():
         points.append([_element_json(e, blocks) for e in point.elements])
-    flags = np.array([1.0 if p.is_list else 0.0 for p in columns.points], np.float64)
-    body = encode_chunk((columns.steps, flags, columns.epochs, columns.times))
+    flags = np.array([1.0 if p.is_list else 0.0 for p in stored.tolist()], np.float64)
+    body = encode_chunk((steps, flags, epochs, times))
     meta = json.dumps({"b": list(blocks), "p": points}, separators=(",", ":"),
                       ensure_ascii=False, allow_nan=False).encode("utf-8")
     header_flags = 0
@@ -141,8 +149,8 @@ def decode_object_chunk(blob: bytes) -> ObjectColumns:
     if len(rows) != len(steps):
         raise ValueError("object chunk metadata does not match its point count")
     points = [StoredPoint(bool(flag), [_element_record(e, keys) for e in row])
-              for flag, row in zip(is_list.tolist(), rows, strict=False)]
-    return ObjectColumns(steps, epochs, times, points)
+              for flag, row in zip(is_list.tolist(), rows, strict=True)]
+    return steps, object_array(points), epochs, times
 
 
 def _inflate(data: memoryview) -> bytes:
@@ -167,15 +175,12 @@ def concat_object_columns(parts: list[ObjectColumns]) -> ObjectColumns:
         return empty_object_columns()
     if len(parts) == 1:
         return parts[0]
-    return ObjectColumns(np.concatenate([p.steps for p in parts]),
-                         np.concatenate([p.epochs for p in parts]),
-                         np.concatenate([p.times for p in parts]),
-                         [point for p in parts for point in p.points])
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))  # type: ignore[return-value]
 
 
 def latest_per_step(columns: ObjectColumns) -> ObjectColumns:
     """One point per step, sorted by step: the last tracked of equal steps wins."""
-    steps = columns.steps
+    steps = columns[0]
     n = len(steps)
     if n < 2 or bool(np.all(steps[1:] > steps[:-1])):
         return columns
@@ -183,12 +188,21 @@ def latest_per_step(columns: ObjectColumns) -> ObjectColumns:
     ordered = steps[order]
     keep = np.ones(n, bool)
     keep[:-1] = ordered[1:] != ordered[:-1]
-    return columns.take(order[keep])
+    index = order[keep]
+    return tuple(col[index] for col in columns)  # type: ignore[return-value]
+
+
+def object_summary(columns: ObjectColumns) -> dict[str, Any]:
+    """Count (distinct steps), first and last step of points."""
+    steps = np.unique(columns[0])
+    if not len(steps):
+        return {"count": 0}
+    return {"count": int(len(steps)), "first_step": int(steps[0]), "last_step": int(steps[-1])}
 
 
 def referenced_payloads(columns: ObjectColumns) -> Iterator[str]:
     """Every payload location (block keys and ``blob:<sha>``) the points use."""
-    for point in columns.points:
+    for point in columns[1].tolist():
         for element in point.elements:
             if element.where:
                 yield element.where
@@ -266,8 +280,7 @@ def build_stored_points(points: list[tuple[Any, Any, float, float]], blocks: Pay
         epochs.append(epoch)
         times.append(timestamp)
         stored.append(StoredPoint(is_list, elements))
-    return ObjectColumns(np.array(steps, np.int64), np.array(epochs, np.float64),
-                         np.array(times, np.float64), stored)
+    return object_columns(steps, stored, epochs, times)
 
 
 # -- reading payloads -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from aim_core.storage.object_chunks import (
     decode_object_steps,
     encode_object_chunk,
     latest_per_step,
+    object_summary,
     referenced_payloads,
 )
 
@@ -43,16 +44,17 @@ def test_round_trip_with_lists_epochs_and_empty_payloads():
     columns, blocks = build(points)
     assert list(blocks) == ["payload/0/0.0"]
     for compress in (True, False):
-        back = decode_object_chunk(encode_object_chunk(columns, compress=compress))
-        assert back.steps.tolist() == [0, 1, 5]
-        assert back.epochs[1] == 2.0 and math.isnan(back.epochs[0])
-        assert back.times.tolist() == [1.0, 2.0, 3.0]
-        assert [p.is_list for p in back.points] == [False, True, False]
-        assert back.points[1].elements[1].where == ""  # nothing to store for ""
+        steps, points, epochs, times = decode_object_chunk(
+            encode_object_chunk(columns, compress=compress))
+        assert steps.tolist() == [0, 1, 5]
+        assert epochs[1] == 2.0 and math.isnan(epochs[0])
+        assert times.tolist() == [1.0, 2.0, 3.0]
+        assert [p.is_list for p in points] == [False, True, False]
+        assert points[1].elements[1].where == ""  # nothing to store for ""
         reader = PayloadReader(blocks.get)
-        texts = [reader.read(*e[1:]) for p in back.points[:2] for e in p.elements]
+        texts = [reader.read(*e[1:]) for p in points[:2] for e in p.elements]
         assert texts == [b"a", b"b", b""]
-        assert back.points[2].elements[0].meta == {"bin_count": 2, "range": [0.0, 1.0]}
+        assert points[2].elements[0].meta == {"bin_count": 2, "range": [0.0, 1.0]}
     steps, epochs, times = decode_object_steps(encode_object_chunk(columns))
     assert steps.tolist() == [0, 1, 5] and times.tolist() == [1.0, 2.0, 3.0]
 
@@ -64,10 +66,10 @@ def test_metadata_is_read_without_touching_payloads():
     assert len(chunk) < 0.02 * sum(map(len, blocks.values()))  # the pixels live in blocks
     reads = []
     reader = PayloadReader(lambda key: reads.append(key) or blocks[key])
-    back = decode_object_chunk(chunk)
-    assert [p.elements[0].meta["caption"] for p in back.points][:3] == ["c0", "c1", "c2"]
+    points = decode_object_chunk(chunk)[1]
+    assert [p.elements[0].meta["caption"] for p in points][:3] == ["c0", "c1", "c2"]
     assert reads == []
-    element = back.points[7].elements[0]
+    element = points[7].elements[0]
     data = reader.read(element.where, element.offset, element.length)
     assert data == Image(image, caption="c7").to_storage()[1]
     assert len(reads) == 1
@@ -95,7 +97,7 @@ def test_large_payloads_go_to_blob_files(tmp_path):
     shas = blob_shas(wheres)
     assert store.run_blobs("run1") == shas and len(shas) == 1
     reader = PayloadReader(payload_blocks.get, lambda sha, n: store.read("run1", sha, n))
-    element = back.points[2].elements[0]
+    element = back[1][2].elements[0]
     assert reader.read(*element[1:]) == b"x" * 5000
 
 
@@ -108,7 +110,7 @@ def test_a_failing_element_is_dropped_and_the_others_kept():
     columns, _ = build([(0, Text("ok"), NAN, 0.0), (1, Broken("bad"), NAN, 0.0),
                         (2, [Text("fine"), Broken("bad")], NAN, 0.0), (3, Text("ok"), NAN, 0.0)],
                        errors=errors)
-    assert columns.steps.tolist() == [0, 3]
+    assert columns[0].tolist() == [0, 3]
     assert [step for step, _ in errors] == [1, 2]
     assert "cannot encode" in str(errors[0][1])
 
@@ -118,7 +120,7 @@ def test_metadata_that_json_cannot_hold_is_refused_per_point():
     columns, _ = build([(0, EncodedPoint("text", False, [({"x": NAN}, b"a")]), NAN, 0.0),
                         (1, EncodedPoint("text", False, [({"x": 1}, b"b")]), NAN, 0.0)],
                        errors=errors)
-    assert columns.steps.tolist() == [1] and len(errors) == 1
+    assert columns[0].tolist() == [1] and len(errors) == 1
 
 
 def test_latest_per_step_and_concat():
@@ -126,10 +128,11 @@ def test_latest_per_step_and_concat():
     b, _ = build([(3, Text("b3"), NAN, 0.0), (2, Text("b2"), NAN, 0.0),
                   (2, Text("c2"), NAN, 0.0)])
     merged = concat_object_columns([decode_object_chunk(encode_object_chunk(c)) for c in (a, b)])
-    assert merged.steps.tolist() == [3, 1, 3, 2, 2]
+    assert merged[0].tolist() == [3, 1, 3, 2, 2]
     latest = latest_per_step(merged)
-    assert latest.steps.tolist() == [1, 2, 3]
-    offsets = [p.elements[0].offset for p in latest.points]
+    assert latest[0].tolist() == [1, 2, 3]
+    assert object_summary(merged) == {"count": 3, "first_step": 1, "last_step": 3}
+    offsets = [p.elements[0].offset for p in latest[1]]
     assert offsets == [2, 4, 0]  # a1 (after "a3"), c2 (after "b3b2"), b3
 
 
@@ -167,11 +170,11 @@ def test_chunk_survives_a_real_sqlite_file(tmp_path):
         row = db.execute("SELECT value FROM run WHERE key = ?", (key,)).fetchone()
         return row and row[0]
 
-    back = decode_object_chunk(get("chunk/0/0"))
+    points = decode_object_chunk(get("chunk/0/0"))[1]
     reader = PayloadReader(get)
-    assert [reader.read(*p.elements[0][1:]).decode() for p in back.points[::33]] == \
+    assert [reader.read(*p.elements[0][1:]).decode() for p in points[::33]] == \
         ["t0", "t33", "t66", "t99"]
-    assert isinstance(back.points[0], StoredPoint)
+    assert isinstance(points[0], StoredPoint)
 
 
 def test_a_storage_error_is_not_an_encoding_error(tmp_path):

@@ -23,6 +23,7 @@ from aim_core.storage.object_chunks import (
     concat_object_columns,
     decode_object_chunk,
     encode_object_chunk,
+    object_columns,
 )
 
 NAN = math.nan
@@ -45,11 +46,8 @@ def stored_sequence(cls, points, live=(), summary=None):
 
 
 def build_live(points):
-    from aim_core.storage.object_chunks import ObjectColumns
-
-    return ObjectColumns(np.array([p[0] for p in points], np.int64),
-                         np.array([p[2] for p in points], np.float64),
-                         np.array([p[3] for p in points], np.float64), [p[1] for p in points])
+    return object_columns([p[0] for p in points], [p[1] for p in points],
+                          [p[2] for p in points], [p[3] for p in points])
 
 
 def test_items_yield_step_value_epoch_timestamp():
