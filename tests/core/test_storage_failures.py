@@ -14,7 +14,7 @@ from aim_core.errors import StorageError
 def _limit_file_size(run, pages):
     """Make SQLite report a full disk for this run's file beyond ``pages`` pages."""
     with run._writer._flush_lock:  # not in the middle of a flush on the flusher thread
-        run._writer.file.kv._db.conn.select_one(f"PRAGMA max_page_count = {pages}")
+        run._writer.file.kv.conn.execute(f"PRAGMA max_page_count = {pages}")
 
 
 def _wait_for(predicate, seconds=10.0):
