@@ -26,6 +26,11 @@ def to_json(value: Any, path: str = "", fallback: Fallback | None = None, _depth
     Ints outside int64 and trees deeper than ``MAX_DEPTH`` raise ValueError: the catalog's
     queries could not hold them.
     """
+    if _depth > MAX_DEPTH:
+        if fallback is not None:
+            return fallback(value, path)
+        raise ValueError(f"Param {path or '<root>'} is nested deeper than {MAX_DEPTH} levels "
+                         "(or contains itself); flatten it or store part of it as a str.")
     if isinstance(value, _JSON_SCALARS):
         if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
             if fallback is not None:
@@ -33,11 +38,6 @@ def to_json(value: Any, path: str = "", fallback: Fallback | None = None, _depth
             raise ValueError(f"Param {path or '<root>'} = {value} is outside the int64 range; "
                              "store it as a float or a str.")
         return value
-    if _depth >= MAX_DEPTH:
-        if fallback is not None:
-            return fallback(value, path)
-        raise ValueError(f"Param {path or '<root>'} is nested deeper than {MAX_DEPTH} levels "
-                         "(or contains itself); flatten it or store part of it as a str.")
     depth = _depth + 1
     if isinstance(value, Mapping) or _is_omegaconf(value):
         return _mapping_to_json(_resolve_omegaconf(value), path, fallback, depth)

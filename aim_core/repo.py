@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ from .storage import flusher as registry
 from .storage.catalog import Catalog, catalog_for, damaged_error
 from .storage.lock import is_locked
 from .storage.maintenance import RunFiles
-from .storage.run_file import RunFile, file_looks_damaged
+from .storage.run_file import file_looks_damaged
 
 REPO_DIR = ".aim_core"
 CatalogEntry = dict[str, Any]
@@ -40,21 +41,15 @@ class Repo:
         self.path = base.resolve()
         self.root = self.path / REPO_DIR
         self.runs_dir = self.root / "runs"
-        index = self.root / "index.sqlite"
         self._catalog: Catalog | None = None
-        if index.exists():
-            if index.stat().st_size and file_looks_damaged(index):
-                raise damaged_error(index)
-        elif _has_run_files(self.runs_dir):
-            raise damaged_error(index)
-        elif not init:
-            raise RepoNotFoundError(
-                f"No aim-core repo at {self.path}. Create one with `aim-core init` there, "
-                "or pass init=True."
-            )
-        else:
+        if not self.index_path.exists() and not _has_run_files(self.runs_dir):
+            if not init:
+                raise RepoNotFoundError(
+                    f"No aim-core repo at {self.path}. Create one with `aim-core init` there, "
+                    "or pass init=True."
+                )
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            self.catalog.create()
+            catalog_for(self.index_path).create()
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, init: bool = False) -> Repo:
@@ -83,10 +78,22 @@ class Repo:
         return hash(self.path)
 
     @property
+    def index_path(self) -> Path:
+        """The catalog file ``index.sqlite``."""
+        return self.root / "index.sqlite"
+
+    @property
     def catalog(self) -> Catalog:
-        """This process's shared catalog of the repo."""
+        """This process's shared catalog of the repo; CatalogDamagedError (naming
+        ``aim-core reindex``) when it is missing, or damaged (found when it is read).
+
+        The catalog file is never opened outside SQLite: closing any other descriptor of it
+        would drop this process's SQLite locks on it (POSIX locks belong to the process).
+        """
         if self._catalog is None:
-            self._catalog = catalog_for(self.root / "index.sqlite")
+            if not self.index_path.exists():
+                raise damaged_error(self.index_path)
+            self._catalog = catalog_for(self.index_path)
         return self._catalog
 
     def run_path(self, run_hash: str) -> Path:
@@ -140,17 +147,15 @@ class Repo:
         return props.get("status") or "finished"
 
     def _recheck_damaged(self, run_hash: str) -> dict[str, Any] | None:
-        """Read a run marked damaged again; clear the mark (best effort) when it reads cleanly."""
+        """Read a run marked damaged again; when it reads cleanly, its entry is written again
+        from the file (best effort: skipped in a read-only repo). Its props, or None."""
         try:
-            run_file = RunFile(self.run_path(run_hash), run_hash)
-            try:
-                props = run_file.load_meta()[0]
-            finally:
-                run_file.close()
+            entry = self.files().read_entry(run_hash)
         except AimCoreError:
             return None
-        self.catalog.set_corrupted(run_hash, False)
-        return props
+        with contextlib.suppress(AimCoreError, OSError, sqlite3.Error):
+            self.catalog.put(run_hash, entry)
+        return entry["props"]
 
     # -- queries (AimQL, see query.py) --------------------------------------------------------
     def query_runs(self, query: str = "", **kwargs: Any) -> Any:
@@ -222,9 +227,9 @@ class Repo:
         if registry.find_writer(self.root, run_hash) is not None:
             raise RunLockedError(run_hash, "this process", os.getpid())
 
-    def files(self) -> RunFiles:
+    def files(self, catalog: Catalog | None = None) -> RunFiles:
         """The repo's run files, for maintenance operations."""
-        return RunFiles(self.root, self.catalog)
+        return RunFiles(self.root, catalog or self.catalog)
 
     def repair(self) -> list[str]:
         """Finish or undo what interrupted deletes, copies, moves and closes left behind."""
@@ -232,10 +237,13 @@ class Repo:
         return self.files().repair()
 
     def reindex(self) -> tuple[int, list[str]]:
-        """Rebuild the catalog from the run files; return ``(runs, damaged hashes)``."""
+        """Rebuild the catalog (damaged, truncated or deleted) from the run files, then repair
+        leftovers of interrupted operations; return ``(runs, damaged run hashes)``."""
         registry.flush_repo(self.root)
-        count, damaged = self.files().rebuild_catalog()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        count, damaged = self.files(catalog_for(self.index_path)).rebuild_catalog()
         self._catalog = None
+        self.repair()
         return count, damaged
 
     # -- summaries ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogDamagedError
+from .exits import critical
 from .failures import disk_full_error, is_damage, is_disk_full
 from .kvfile import KVWriter, RawJSON, connect, decode, open_read_only, table_sql
 
@@ -127,7 +128,7 @@ class Catalog:
     # -- writes ----------------------------------------------------------------------------
     def put(self, run_hash: str, entry: dict[str, Any] | RawJSON) -> None:
         """Write one entry (and any staged ones) in one transaction."""
-        with self._lock:
+        with critical(), self._lock:
             self._staged[run_hash] = entry if isinstance(entry, RawJSON) else entry_text(entry)
             self.commit_staged()
 
@@ -142,7 +143,7 @@ class Catalog:
 
     def commit_staged(self) -> None:
         """Write every staged entry in one transaction; on failure they stay staged."""
-        with self._lock:
+        with critical(), self._lock:
             if not self._staged:
                 return
             staged, self._staged = self._staged, {}
@@ -157,7 +158,7 @@ class Catalog:
 
     def delete(self, run_hash: str) -> None:
         """Remove one entry."""
-        with self._lock:
+        with critical(), self._lock:
             self._staged.pop(run_hash, None)
             try:
                 with self._writing() as kv, kv.transaction():
@@ -167,7 +168,7 @@ class Catalog:
 
     def replace_all(self, entries: dict[str, RawJSON]) -> None:
         """Make ``entries`` the whole content of the catalog, in one transaction."""
-        with self._lock:
+        with critical(), self._lock:
             self._staged.clear()
             try:
                 with self._writing() as kv, kv.transaction():

@@ -10,7 +10,8 @@ Every step that a ``kill -9`` could interrupt leaves a name that says what was g
   writer) is *adopted*: its entry is rebuilt from the file;
 - move: ``<hash>.moving`` in the source names the destination; once the destination holds
   the run, the source copy is deleted, else the marker is dropped and the source stays;
-- close: a ``<hash>.closing`` copy is finished or removed (``run_file.repair_leftovers``).
+- close: a ``<hash>.closing`` copy is finished or removed (``run_file.repair_leftovers``);
+- import: a ``<hash>.importing`` file is removed (``importer.write_run``).
 
 A run with a live writer is never touched: every operation takes the run's lock.
 """
@@ -30,9 +31,9 @@ from .catalog import TABLE, VERSION_KEY, Catalog, drop_catalog, entry_text
 from .failures import is_damage
 from .kvfile import RawJSON, connect, table_sql
 from .lock import RunLock, is_locked
-from .run_file import RunFile, fdatasync_path, file_looks_damaged, repair_leftovers, summary_of
+from .run_file import RunFile, fdatasync_path, repair_leftovers, summary_of
 
-MARKERS = (".deleting", ".copying", ".moving", ".closing")
+MARKERS = (".deleting", ".copying", ".moving", ".closing", ".importing")
 
 
 def entry_of(props: dict[str, Any], params: dict[str, Any], infos: dict[str, Any]
@@ -157,9 +158,9 @@ class RunFiles:
             if suffix == ".deleting":
                 self.delete(run_hash)
                 return f"finished deleting run {run_hash}"
-            if suffix == ".copying":
-                self.path(run_hash, ".copying").unlink(missing_ok=True)
-                return f"removed an unfinished copy of run {run_hash}"
+            if suffix in (".copying", ".importing"):
+                self.path(run_hash, suffix).unlink(missing_ok=True)
+                return f"removed an unfinished copy or import of run {run_hash}"
             if suffix == ".closing":
                 repair_leftovers(self.path(run_hash))
                 return f"finished closing run {run_hash}"
@@ -223,9 +224,8 @@ class RunFiles:
             return {"props": props, "params": {}, "sequences": [], "corrupted": True}
 
     def _write_catalog(self, entries: dict[str, RawJSON]) -> None:
-        path = self.catalog.path
         try:
-            if path.exists() and path.stat().st_size and not file_looks_damaged(path):
+            if self.catalog.path.exists():
                 self.catalog.replace_all(entries)
                 return
         except CatalogDamagedError:

@@ -321,7 +321,12 @@ def repair_leftovers(path: Path) -> None:
 
 
 def file_looks_damaged(path: Path) -> bool:
-    """A cheap check: the SQLite header is missing or claims more pages than the file has."""
+    """A cheap check: the SQLite header is missing or claims more pages than the file has.
+
+    For run files only: it opens and closes a descriptor of the file, which drops this
+    process's POSIX locks on it; that is harmless for a run file (only its one writer could
+    checkpoint it) but not for the catalog, which several processes write.
+    """
     try:
         with open(path, "rb") as f:
             header = f.read(100)

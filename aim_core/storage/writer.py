@@ -95,7 +95,7 @@ class RunWriter:
         self._warned = False
         self._last_error: BaseException | None = None
         self._flush_lock = threading.RLock()
-        self._close_lock = threading.Lock()
+        self._close_lock = threading.RLock()
         self._new_seq_lock = threading.Lock()
         self.file: RunFileWriter | None = None
 
@@ -226,7 +226,7 @@ class RunWriter:
         failure. The catalog entry is staged for the next group commit of the catalog."""
         if extra:
             _check_extra(extra)
-        with self._flush_lock, critical():
+        with critical(), self._flush_lock:  # a held-back signal runs after the lock is free
             self.next_flush = time.monotonic() + self.flush_interval
             if self.file is None:
                 return
@@ -373,7 +373,7 @@ class RunWriter:
     def close(self, status: str | None = None) -> None:
         """Flush everything, compact the file, record the end in the catalog, release the
         lock; StorageError if points are lost. Signals wait until the last byte is down."""
-        with self._close_lock, critical():
+        with critical(), self._close_lock:
             if self.closed:
                 return
             try:
