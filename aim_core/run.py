@@ -13,7 +13,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .context import canonical_context, context_key
-from .errors import AimCoreError, ReadOnlyRunError, RunCorruptedError, RunNotFoundError
+from .errors import (
+    AimCoreError,
+    ReadOnlyRunError,
+    RunCorruptedError,
+    RunNotFoundError,
+    RunUnavailableError,
+)
 from .params import del_path, get_path, normalize_path, set_path, to_json
 from .sequence import Metric
 from .storage import flusher as registry
@@ -31,6 +37,7 @@ _FLUSH_AT = registry.FLUSH_AT_POINTS
 _time = time.time
 _MISSING = object()
 _METRIC = "metric"
+_OPEN_ATTEMPTS = 4
 
 
 def default_flush_interval() -> float:
@@ -93,12 +100,22 @@ class Run:
         if not path.exists():
             raise self.repo.not_found(self.hash)
         registry.flush_repo(self.repo.root)
-        try:
-            run_file = RunFile(path, self.hash)
-            meta = run_file.load_meta()
-        except RunCorruptedError:
-            self.repo.catalog.set_corrupted(self.hash, True)
-            raise
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                run_file = RunFile(path, self.hash)
+                try:
+                    meta = run_file.load_meta()
+                except BaseException:
+                    run_file.close()
+                    raise
+                break
+            except RunCorruptedError:
+                self.repo.catalog.set_corrupted(self.hash, True)
+                raise
+            except RunUnavailableError:
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))  # e.g. its writer was just replacing the file
         if self._file is not None:
             self._file.close()
         self._file, self._meta = run_file, meta

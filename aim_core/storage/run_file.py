@@ -9,7 +9,7 @@ Keys of the single table ``run`` (JSON unless said otherwise):
 - ``seq/<seq_id>``: one sequence: ``{"name", "context", "kind", "chunks" (chunk ids, oldest
   first), "chunk_sizes", "count", "first_step", "first", "last_step", "last", "min", "max"}``;
   rewritten only when that sequence changed, read all at once with one range scan.
-- ``chunk/<seq_id>/<chunk_id>``: raw point chunks (see ``chunks.py``), in tracking order.
+- ``chunk/<seq_id>/<chunk_id>``: point chunks (see ``chunks.py``), in tracking order.
 - ``sequences``: format 1 only, every sequence in one dict; still read, and replaced by
   ``seq/`` keys at the first flush of a writer that resumes such a file.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NewerFormatError
-from .chunks import Columns, decode_chunk
+from .chunks import Columns, decode_chunk, decode_chunks
 from .failures import ChunkDamagedError, read_error
 from .kvfile import KVWriter, ReadOnlyKV, connect, table_sql
 from .points import concat_columns, latest_per_step
@@ -128,19 +128,14 @@ class RunFile:
                     info = (self.kv.get(LEGACY_SEQUENCES) or {}).get(seq_id)
                 if info is None:
                     return concat_columns([])
-                parts = [self._chunk(seq_id, i) for i in info["chunks"]]
+                blobs = [self.kv.get(chunk_key(seq_id, i)) for i in info["chunks"]]
+            try:
+                columns = decode_chunks(blobs)
+            except ValueError as exc:
+                raise ChunkDamagedError(f"a chunk of sequence {seq_id}: {exc}") from exc
         except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as exc:
             raise read_error(self.run_hash, self.path, exc) from exc
-        return latest_per_step(concat_columns(parts))
-
-    def _chunk(self, seq_id: str, index: int) -> Columns:
-        blob = self.kv.get(chunk_key(seq_id, index))
-        if not isinstance(blob, bytes):
-            raise ChunkDamagedError(f"chunk {index} of sequence {seq_id} is missing")
-        try:
-            return decode_chunk(blob)
-        except ValueError as exc:
-            raise ChunkDamagedError(f"chunk {index} of sequence {seq_id}: {exc}") from exc
+        return latest_per_step(columns)
 
     def get(self, key: str, default: Any = None) -> Any:
         """Read one key (for extra keys written by ``RunWriter.flush(extra=...)``)."""
@@ -278,6 +273,11 @@ class RunFileWriter:
             _unlink(Path(f"{tmp}-journal"))
             self._sync_normally()
             raise
+        # The old file takes in its WAL too (unsynced: the synced copy is what counts), so a
+        # reader that opens it in the next microseconds sees it complete without the WAL.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA busy_timeout=100")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         # From here the synced copy is complete: remove the WAL before the copy takes the
         # name, so that no reader ever pairs the new file with the old WAL.
         _unlink(self._wal)
