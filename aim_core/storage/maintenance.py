@@ -11,7 +11,8 @@ Every step that a ``kill -9`` could interrupt leaves a name that says what was g
 - move: ``<hash>.moving`` in the source names the destination; once the destination holds
   the run, the source copy is deleted, else the marker is dropped and the source stays;
 - close: a ``<hash>.closing`` copy is finished or removed (``run_file.repair_leftovers``);
-- import: a ``<hash>.importing`` file is removed (``importer.write_run``).
+- import: a ``<hash>.importing`` file is removed (``importer.write_run``);
+- a lock file whose holder died is removed.
 
 A run with a live writer is never touched: every operation takes the run's lock.
 """
@@ -151,7 +152,15 @@ class RunFiles:
                 if message:
                     done.append(message)
         done += self._adopt_orphans()
+        self._remove_stale_locks(names)
         return done
+
+    def _remove_stale_locks(self, names: list[str]) -> None:
+        """Lock files left by killed processes: taken and released (which unlinks them)."""
+        for name in names:
+            if name.endswith(".lock"):
+                with contextlib.suppress(AimCoreError, OSError), self.locked(name[:-5]):
+                    pass
 
     def _repair_one(self, run_hash: str, suffix: str) -> str | None:
         with self.locked(run_hash):
