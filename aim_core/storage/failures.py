@@ -48,7 +48,7 @@ def is_damage(exc: BaseException) -> bool:
 
 def is_disk_full(exc: BaseException) -> bool:
     """True when ``exc`` says the disk (or the quota) is full."""
-    if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+    if isinstance(exc, DiskFullError) or isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
         return True
     return sqlite_code(exc) == SQLITE_FULL
 

@@ -102,8 +102,8 @@ class RunWriter:
     # -- opening -----------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> None:
         """Create the run's file and its catalog entry (visible to queries at once)."""
-        self.lock.acquire()
         try:
+            self.lock.acquire()
             with critical():
                 self.props = props
                 self._encode_meta()
@@ -119,8 +119,8 @@ class RunWriter:
 
     def resume(self) -> None:
         """Open an existing run for appending; its status goes back to running."""
-        self.lock.acquire()
         try:
+            self.lock.acquire()
             with critical():
                 self.file = RunFileWriter.open(self.path, self.run_hash)
                 version, (props, params, infos), self._migrate = self.file.load_meta()
@@ -339,8 +339,8 @@ class RunWriter:
         except Exception as exc:  # storage trouble must never reach training
             self._last_error = exc
             self._drop_overflow()
-            self._warn_once(f"aim-core could not write run {self.run_hash} ({cause(exc)}: "
-                            f"{exc!r}); points stay buffered and the write is retried.")
+            self._warn_once(f"aim-core could not write run {self.run_hash} ({cause(exc)}; "
+                            f"{exc}); points stay buffered and the write is retried.")
             return False
         self._last_error = None
         if self.seq_errors:
