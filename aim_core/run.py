@@ -412,7 +412,13 @@ class Run:
         if writer is not None:
             self._closed = True
             self._finalizer.detach()
-            registry.release(self.repo.root, writer, status)
+            try:
+                registry.release(self.repo.root, writer, status)
+            except BaseException:
+                if not writer.closed:  # interrupted before it began: close() again, or exit
+                    self._writer, self._closed = writer, False
+                    writer.handles += 1
+                raise
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -32,18 +32,24 @@ def in_critical() -> bool:
 
 @contextlib.contextmanager
 def critical() -> Iterator[None]:
-    """Hold back SIGINT/SIGTERM (main thread) until the outermost section ends."""
+    """Hold back SIGINT/SIGTERM (main thread) until the outermost section ends.
+
+    A Ctrl-C that lands while the handlers are being swapped raises before the block runs,
+    with everything put back: the caller then did nothing (a close is left to the exit hook).
+    """
     depth = getattr(_local, "depth", 0)
-    _local.depth = depth + 1
     if depth or threading.current_thread() is not threading.main_thread():
+        _local.depth = depth + 1
         try:
             yield
         finally:
             _local.depth = depth
         return
     received: list[int] = []
-    previous = _hold(received)
+    previous: dict[int, object] = {}
     try:
+        _hold(received, previous)
+        _local.depth = depth + 1
         yield
     finally:
         _local.depth = depth
@@ -53,11 +59,10 @@ def critical() -> Iterator[None]:
             signal.raise_signal(signum)  # runs the restored handler (Ctrl-C: KeyboardInterrupt)
 
 
-def _hold(received: list[int]) -> dict[int, object]:
+def _hold(received: list[int], previous: dict[int, object]) -> None:
     def record(signum: int, frame: object) -> None:
         received.append(signum)
 
-    previous = {}
     for signum in _HELD:
         current = signal.getsignal(signum)
         if current is None:
@@ -67,7 +72,6 @@ def _hold(received: list[int]) -> dict[int, object]:
         except (ValueError, OSError):
             continue
         previous[signum] = current
-    return previous
 
 
 def install_hooks(close_all: Callable[[str | None], None]) -> None:

@@ -166,16 +166,18 @@ def release_dropped(repo_dir: Path, writer: RunWriter) -> None:
 
 
 def _close_writer(repo_dir: Path, writer: RunWriter, status: str | None) -> None:
-    """Close while the writer stays registered (a signal handler can still reach it)."""
+    """Close while the writer stays registered (a signal handler can still reach it); a
+    close interrupted before it began leaves it registered, for the exit hook to close."""
     try:
         writer.close(status or exits.exit_status())
     finally:
-        with _registry_lock:
-            if _writers.get((repo_dir, writer.run_hash)) is writer:
-                del _writers[(repo_dir, writer.run_hash)]
-            last = not _writers
-        if last:
-            _stop_flusher()
+        if writer.closed:
+            with _registry_lock:
+                if _writers.get((repo_dir, writer.run_hash)) is writer:
+                    del _writers[(repo_dir, writer.run_hash)]
+                last = not _writers
+            if last:
+                _stop_flusher()
 
 
 def _stop_flusher() -> None:

@@ -95,12 +95,15 @@ class RunFiles:
                 raise AimCoreError(f"Run {run_hash} already exists in {target.root.parent}; "
                                    "delete it there first or copy another run.")
             tmp = target.path(run_hash, ".copying")
+            journal = target.path(run_hash, ".copying-journal")
             tmp.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)
             try:
                 self._write_copy(run_hash, tmp)
                 os.rename(tmp, final)
             except BaseException:
                 tmp.unlink(missing_ok=True)
+                journal.unlink(missing_ok=True)
                 raise
             target.catalog.put(run_hash, target.read_entry(run_hash))
 
@@ -144,12 +147,12 @@ class RunFiles:
             return done
         names = os.listdir(self.runs_dir)
         for name in names:
-            run_hash, dot, suffix = name.rpartition(".")
+            run_hash, dot, suffix = name.removesuffix("-journal").rpartition(".")
             if not dot or "." + suffix not in MARKERS or is_locked(self.path(run_hash, ".lock")):
                 continue
             with contextlib.suppress(AimCoreError, OSError, sqlite3.Error):
                 message = self._repair_one(run_hash, "." + suffix)
-                if message:
+                if message and message not in done:
                     done.append(message)
         done += self._adopt_orphans()
         self._remove_stale_locks(names)
@@ -169,6 +172,7 @@ class RunFiles:
                 return f"finished deleting run {run_hash}"
             if suffix in (".copying", ".importing"):
                 self.path(run_hash, suffix).unlink(missing_ok=True)
+                self.path(run_hash, f"{suffix}-journal").unlink(missing_ok=True)
                 return f"removed an unfinished copy or import of run {run_hash}"
             if suffix == ".closing":
                 repair_leftovers(self.path(run_hash))
@@ -177,7 +181,11 @@ class RunFiles:
 
     def _repair_move(self, run_hash: str) -> str:
         marker = self.path(run_hash, ".moving")
-        dest = Path(json.loads(marker.read_text())["dest"])
+        try:
+            dest = Path(json.loads(marker.read_text())["dest"])
+        except (ValueError, KeyError, TypeError):  # killed while writing it: nothing was copied
+            marker.unlink(missing_ok=True)
+            return f"undid an unfinished move of run {run_hash}"
         target = RunFiles(dest, Catalog(dest / "index.sqlite"))
         target.path(run_hash, ".copying").unlink(missing_ok=True)
         if target.path(run_hash).exists() and self.path(run_hash).exists():

@@ -339,8 +339,9 @@ class RunWriter:
         except Exception as exc:  # storage trouble must never reach training
             self._last_error = exc
             self._drop_overflow()
-            self._warn_once(f"aim-core could not write run {self.run_hash} ({cause(exc)}; "
-                            f"{exc}); points stay buffered and the write is retried.")
+            why = str(exc) if isinstance(exc, AimCoreError) else f"{cause(exc)}: {exc!r}"
+            self._warn_once(f"aim-core could not write run {self.run_hash} ({why}); points "
+                            "stay buffered and the write is retried.")
             return False
         self._last_error = None
         if self.seq_errors:

@@ -63,6 +63,7 @@ def test_close_reports_points_it_could_not_write(repo_path):
     assert stored.get_metric("ok").values.tolist() == [1.0]
 
 
+@pytest.mark.filterwarnings("ignore:aim-core could not write run")
 def test_a_failed_flush_leaves_nothing_half_written(repo_path):
     run = Run(repo=repo_path, flush_interval=3600)
     for i in range(1000):
