@@ -33,10 +33,12 @@ class RawJSON(str):
 
 def encode(value: Any) -> Any:
     """Bytes are stored as a BLOB as they are; everything else as JSON text."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
+    if type(value) is bytes:
+        return value  # bound as a BLOB
+    if isinstance(value, (bytearray, memoryview)):
         return sqlite3.Binary(value)
     if isinstance(value, RawJSON):
-        return str(value)
+        return value  # bound as text; no copy of a large entry
     return json.dumps(value, separators=(",", ":"))
 
 

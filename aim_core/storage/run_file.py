@@ -10,6 +10,11 @@ Keys of the single table ``run`` (JSON unless said otherwise):
   first), "chunk_sizes", "count", "first_step", "first", "last_step", "last", "min", "max"}``;
   rewritten only when that sequence changed, read all at once with one range scan.
 - ``chunk/<seq_id>/<chunk_id>``: point chunks (see ``chunks.py``), in tracking order.
+- ``tail/<seq_id>``: the newest points of a live sequence, fewer than ``TAIL_POINTS``, raw
+  (``ACT | count (u4)`` then steps int64, values, epochs, timestamps float64, little-endian):
+  each flush rewrites it cheaply; once it holds ``TAIL_POINTS`` points, and at close, its
+  points move into a compact chunk. Its points come after the chunks' (``"tail"`` in the
+  sequence info counts them).
 - ``sequences``: format 1 only, every sequence in one dict; still read, and replaced by
   ``seq/`` keys at the first flush of a writer that resumes such a file.
 
@@ -34,20 +39,25 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import NewerFormatError
 from .chunks import Columns, decode_chunk, decode_chunks
 from .failures import ChunkDamagedError, read_error
 from .kvfile import KVWriter, ReadOnlyKV, connect, table_sql
-from .points import concat_columns, latest_per_step
+from .points import FLOAT_DTYPE, STEP_DTYPE, concat_columns, latest_per_step
 
 TABLE = "run"
 CHUNK_POINTS = 1 << 16
 FORMAT_VERSION = 2
 SEQ_PREFIX = "seq/"
 LEGACY_SEQUENCES = "sequences"
-LAYOUT_KEYS = ("chunks", "chunk_sizes")
+LAYOUT_KEYS = ("chunks", "chunk_sizes", "tail")
 RESERVED_KEYS = ("format", "props", "params", LEGACY_SEQUENCES)
-RESERVED_PREFIXES = (SEQ_PREFIX, "chunk/")
+RESERVED_PREFIXES = (SEQ_PREFIX, "chunk/", "tail/")
+TAIL_POINTS = 1024
+TAIL_MAGIC = b"ACT"
+_TAIL_HEADER = struct.Struct("<3sI")
 FRESH_WAL_LIMIT = 4 << 20  # bytes of a first-generation WAL before syncing starts
 COMPACT_LIMIT = 64 << 20  # larger files are checkpointed in place instead of copied
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -70,6 +80,32 @@ def seq_key(seq_id: str) -> str:
 def chunk_key(seq_id: str, index: int) -> str:
     """Return the key of one chunk."""
     return f"chunk/{seq_id}/{index:06d}"
+
+
+def tail_key(seq_id: str) -> str:
+    """Return the key of one sequence's tail."""
+    return f"tail/{seq_id}"
+
+
+def encode_tail(columns: Columns) -> bytes:
+    """The raw bytes of a tail (see the module docstring)."""
+    steps, values, epochs, times = columns
+    return b"".join((_TAIL_HEADER.pack(TAIL_MAGIC, len(steps)),
+                     np.ascontiguousarray(steps, STEP_DTYPE).tobytes(),
+                     *(np.ascontiguousarray(c, FLOAT_DTYPE).tobytes()
+                       for c in (values, epochs, times))))
+
+
+def decode_tail(blob: Any) -> Columns:
+    """The points of a tail; ChunkDamagedError when it is not one."""
+    if not isinstance(blob, bytes) or len(blob) < _TAIL_HEADER.size:
+        raise ChunkDamagedError("a sequence tail is missing or too short")
+    magic, count = _TAIL_HEADER.unpack_from(blob)
+    if magic != TAIL_MAGIC or len(blob) != _TAIL_HEADER.size + 32 * count:
+        raise ChunkDamagedError("a sequence tail has a bad header or length")
+    start, n8 = _TAIL_HEADER.size, 8 * count
+    return (np.frombuffer(blob, STEP_DTYPE, count, start),
+            *(np.frombuffer(blob, FLOAT_DTYPE, count, start + k * n8) for k in (1, 2, 3)))
 
 
 def closing_path(path: Path) -> Path:
@@ -129,10 +165,13 @@ class RunFile:
                 if info is None:
                     return concat_columns([])
                 blobs = [self.kv.get(chunk_key(seq_id, i)) for i in info["chunks"]]
+                tail = self.kv.get(tail_key(seq_id)) if info.get("tail") else None
             try:
                 columns = decode_chunks(blobs)
             except ValueError as exc:
                 raise ChunkDamagedError(f"a chunk of sequence {seq_id}: {exc}") from exc
+            if tail is not None:
+                columns = concat_columns([columns, decode_tail(tail)])
         except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as exc:
             raise read_error(self.run_hash, self.path, exc) from exc
         return latest_per_step(columns)
@@ -231,6 +270,10 @@ class RunFileWriter:
         if not isinstance(blob, bytes):
             raise ChunkDamagedError(f"chunk {index} of sequence {seq_id} is missing")
         return decode_chunk(blob)
+
+    def read_tail(self, seq_id: str) -> Columns:
+        """Read one sequence's stored tail."""
+        return decode_tail(self.kv.get(tail_key(seq_id)))
 
     def load_meta(self) -> tuple[Any, Meta, bool]:
         """``(format, (props, params, infos), legacy)`` as stored."""

@@ -11,6 +11,7 @@ A merged chunk keeps one point per step (the last tracked), as readers see it.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,7 @@ class SequenceState:
     """
 
     __slots__ = ("seq_id", "name", "context", "kind", "key", "exact", "pending", "next_step",
-                 "chunk_ids", "chunk_sizes", "next_chunk_id", "summary", "info_json",
+                 "chunk_ids", "chunk_sizes", "next_chunk_id", "tail", "summary", "head",
                  "catalog_json", "nonfinite")
 
     def __init__(self, seq_id: str, name: str, context: dict[str, Any],
@@ -46,11 +47,13 @@ class SequenceState:
         self.chunk_ids: list[int] = []
         self.chunk_sizes: list[int] = []
         self.next_chunk_id = 0
+        self.tail = 0  # points in the stored tail (see run_file.py)
         self.summary: Summary = {"count": 0}
-        self.info_json = ""
+        self.head = (f'"name":{json.dumps(name)},"context":{_compact(context)},'
+                     f'"kind":{json.dumps(self.kind)}')
         self.catalog_json = ""
         self.nonfinite = False
-        self.encode()
+        self.set_catalog_json(self.encoded()[1])
 
     def same_context(self, context: dict[str, Any]) -> bool:
         """For a ``context`` already ``==`` to this one: are the value types the same too?"""
@@ -63,34 +66,68 @@ class SequenceState:
         self.chunk_ids = list(info.get("chunks", []))
         self.chunk_sizes = list(info.get("chunk_sizes", []))
         self.next_chunk_id = max(self.chunk_ids, default=-1) + 1
+        self.tail = int(info.get("tail", 0))
         self.summary = {k: v for k, v in summary_of(info).items()
-                        if k not in ("name", "context", "kind")}
+                        if k not in ("name", "context", "kind", "tail")}
         last_step = self.summary.get("last_step")
         self.next_step = 0 if last_step is None else last_step + 1
-        self.encode()
+        self.set_catalog_json(self.encoded()[1])
 
-    def apply(self, layout: ChunkLayout, summary: Summary) -> None:
-        """Adopt a committed chunk layout and summary."""
+    def apply(self, layout: ChunkLayout, summary: Summary, catalog_json: str) -> None:
+        """Adopt a committed chunk layout and summary (with its catalog JSON)."""
         self.chunk_ids, self.chunk_sizes = layout.ids, layout.sizes
         self.next_chunk_id, self.summary = layout.next_id, summary
-        self.encode()
+        self.tail = layout.tail_count
+        self.set_catalog_json(catalog_json)
 
     def info(self, layout: ChunkLayout | None = None, summary: Summary | None = None
              ) -> dict[str, Any]:
         """The JSON description stored in the run file under ``seq/<seq_id>``."""
-        ids, sizes = (layout.ids, layout.sizes) if layout else (self.chunk_ids, self.chunk_sizes)
-        return {"name": self.name, "context": self.context, "kind": self.kind, "chunks": ids,
+        ids, sizes, tail = ((layout.ids, layout.sizes, layout.tail_count) if layout
+                            else (self.chunk_ids, self.chunk_sizes, self.tail))
+        info = {"name": self.name, "context": self.context, "kind": self.kind, "chunks": ids,
                 "chunk_sizes": sizes, **(summary if summary is not None else self.summary)}
+        if tail:
+            info["tail"] = tail
+        return info
 
     def catalog_info(self) -> dict[str, Any]:
         """The summary stored in the repo catalog."""
         return {"name": self.name, "context": self.context, "kind": self.kind, **self.summary}
 
-    def encode(self) -> None:
-        """Refresh the cached JSON of the run-file info and of the catalog summary."""
-        self.info_json = json.dumps(self.info(), separators=(",", ":"))
-        self.catalog_json = json.dumps(self.catalog_info(), separators=(",", ":"))
-        self.nonfinite = "NaN" in self.catalog_json or "Infinity" in self.catalog_json
+    def encoded(self, layout: ChunkLayout | None = None, summary: Summary | None = None
+                ) -> tuple[str, str]:
+        """``(run-file info JSON, catalog summary JSON)``, the same as ``json.dumps`` of
+        :meth:`info` and :meth:`catalog_info` gives, built from the cached name and context
+        (a flush of many sequences spends its time here)."""
+        ids, sizes, tail = ((layout.ids, layout.sizes, layout.tail_count) if layout
+                            else (self.chunk_ids, self.chunk_sizes, self.tail))
+        figures = ",".join(f'"{k}":{_number(v)}' for k, v in
+                           (summary if summary is not None else self.summary).items())
+        catalog = f"{{{self.head},{figures}}}"
+        chunks = ",".join(map(str, ids))
+        tail_part = f',"tail":{tail}' if tail else ""
+        info = (f'{{{self.head},"chunks":[{chunks}],"chunk_sizes":[{",".join(map(str, sizes))}],'
+                f"{figures}{tail_part}}}")
+        return info, catalog
+
+    def set_catalog_json(self, catalog_json: str) -> None:
+        """Cache the catalog summary JSON (and whether it holds NaN or inf)."""
+        self.catalog_json = catalog_json
+        self.nonfinite = "NaN" in catalog_json or "Infinity" in catalog_json
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _number(value: Any) -> str:
+    """A summary figure as JSON (NaN and inf as Python's ``json`` writes them)."""
+    if value is None:
+        return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return repr(value)
 
 
 class ChunkLayout:
@@ -103,6 +140,8 @@ class ChunkLayout:
         self.chunk_points = chunk_points
         self.written: dict[int, Columns] = {}
         self.deleted: list[int] = []
+        self.tail_count = seq.tail
+        self.tail: Columns | None = None  # the new tail, when this flush rewrote it
 
     def append(self, new: Columns, read: Callable[[int], Columns]) -> None:
         """Add new points as chunks, then merge the newest chunks as the counter says."""
@@ -111,6 +150,10 @@ class ChunkLayout:
             piece = tuple(col[start:start + self.chunk_points] for col in new)
             self._add(piece)  # type: ignore[arg-type]
             self._merge(read)
+
+    def set_tail(self, columns: Columns) -> None:
+        """The points kept in the sequence's raw tail after this flush."""
+        self.tail, self.tail_count = columns, len(columns[0])
 
     def _add(self, columns: Columns) -> None:
         self.ids.append(self.next_id)

@@ -41,9 +41,12 @@ from .run_file import (
     LEGACY_SEQUENCES,
     RESERVED_KEYS,
     RESERVED_PREFIXES,
+    TAIL_POINTS,
     RunFileWriter,
     chunk_key,
+    encode_tail,
     seq_key,
+    tail_key,
 )
 from .sequence_state import METRIC, ChunkLayout, SequenceState
 
@@ -58,6 +61,7 @@ class Prepared:
     count: int
     layout: ChunkLayout
     summary: Summary
+    catalog_json: str
     puts: list[tuple[str, Any]]
     deletes: list[str]
 
@@ -211,6 +215,8 @@ class RunWriter:
         """Every point of ``seq``, stored and still buffered: one per step, sorted by step."""
         with self._flush_lock:  # the chunk list only changes inside a flush
             stored = [self.file.read_chunk(seq.seq_id, i) for i in seq.chunk_ids]
+            if seq.tail:
+                stored.append(self.file.read_tail(seq.seq_id))
             pending = list(seq.pending)
         if pending:
             stored.append(pending_columns(pending))
@@ -221,16 +227,17 @@ class RunWriter:
         return sum(len(seq.pending) for seq in self.sequences)
 
     # -- flushing ----------------------------------------------------------------------
-    def flush(self, extra: dict[str, Any] | None = None) -> None:
+    def flush(self, extra: dict[str, Any] | None = None, final: bool = False) -> None:
         """Write buffered points, metadata and ``extra`` keys in one transaction; raise on
-        failure. The catalog entry is staged for the next group commit of the catalog."""
+        failure. The catalog entry is staged for the next group commit of the catalog.
+        ``final`` (at close) also turns every raw tail into a compact chunk."""
         if extra:
             _check_extra(extra)
         with critical(), self._flush_lock:  # a held-back signal runs after the lock is free
             self.next_flush = time.monotonic() + self.flush_interval
             if self.file is None:
                 return
-            prepared = self._prepare_all()
+            prepared = self._prepare_all(final)
             meta = self._meta_items()
             puts = [item for p in prepared for item in p.puts] + meta
             puts += list((extra or {}).items())
@@ -252,7 +259,7 @@ class RunWriter:
                     raise disk_full_error(self.path, exc) from exc
                 raise
             for p in prepared:
-                p.seq.apply(p.layout, p.summary)
+                p.seq.apply(p.layout, p.summary, p.catalog_json)
                 del p.seq.pending[: p.count]
                 self.points_written += p.count
                 self.seq_errors.pop(p.seq.seq_id, None)
@@ -265,37 +272,49 @@ class RunWriter:
         self.flush()
         self.catalog.commit_staged()
 
-    def _prepare_all(self) -> list[Prepared]:
+    def _prepare_all(self, final: bool) -> list[Prepared]:
         prepared = []
         for seq in list(self.sequences):
             count = len(seq.pending)
-            if not count and not self._migrate:
+            if not count and not self._migrate and not (final and seq.tail):
                 continue
             try:
-                prepared.append(self._prepare(seq, seq.pending[:count]))
+                prepared.append(self._prepare(seq, seq.pending[:count], final))
             except Exception as exc:  # this sequence waits; the others are written
                 self.seq_errors[seq.seq_id] = exc
         return prepared
 
-    def _prepare(self, seq: SequenceState, points: list) -> Prepared:
+    def _prepare(self, seq: SequenceState, points: list, final: bool = False) -> Prepared:
+        """New points go to the sequence's raw tail; full tails (all of it when ``final``)
+        become compact chunks, merged as ``ChunkLayout`` says."""
         if seq.kind != METRIC:
             return self._prepare_objects(seq, points)
         layout = ChunkLayout(seq, CHUNK_POINTS)
         summary: Summary | None = seq.summary
         puts: list[tuple[str, Any]] = []
-        if points:
+        deletes: list[str] = []
+        if points or (final and seq.tail):
             new = pending_columns(points)
-            layout.append(new, lambda chunk_id: self.file.read_chunk(seq.seq_id, chunk_id))
+            tail = concat_columns([self.file.read_tail(seq.seq_id), new] if seq.tail else [new])
+            size = len(tail[0])
+            cut = size if final else size - size % TAIL_POINTS
+            if cut:
+                layout.append(tuple(c[:cut] for c in tail), self._reader(seq))  # type: ignore[arg-type]
+            layout.set_tail(tuple(c[cut:] for c in tail))  # type: ignore[arg-type]
             summary = merged_summary(seq.summary, new)
             if summary is None:  # a step at or below the last one: recompute from every point
                 read = self._reader(seq)
                 summary = summarize(latest_per_step(concat_columns(
-                    [layout.columns(i, read) for i in layout.ids])))
+                    [layout.columns(i, read) for i in layout.ids] + [layout.tail])))
             puts = [(chunk_key(seq.seq_id, i), encode_chunk(c)) for i, c in layout.written.items()]
-        puts.append((seq_key(seq.seq_id), RawJSON(json.dumps(seq.info(layout, summary),
-                                                             separators=(",", ":")))))
-        deletes = [chunk_key(seq.seq_id, i) for i in layout.deleted]
-        return Prepared(seq, len(points), layout, summary, puts, deletes)
+            if layout.tail_count:
+                puts.append((tail_key(seq.seq_id), encode_tail(layout.tail)))
+            elif seq.tail:
+                deletes.append(tail_key(seq.seq_id))
+        info_json, catalog_json = seq.encoded(layout, summary)
+        puts.append((seq_key(seq.seq_id), RawJSON(info_json)))
+        deletes += [chunk_key(seq.seq_id, i) for i in layout.deleted]
+        return Prepared(seq, len(points), layout, summary, catalog_json, puts, deletes)
 
     def _prepare_objects(self, seq: SequenceState, points: list) -> Prepared:
         """Encode the points of an object sequence (``value.to_storage()``, on this thread)."""
@@ -393,7 +412,7 @@ class RunWriter:
         error = None
         for attempt in range(3):
             try:
-                self.flush()
+                self.flush(final=True)
                 error = None
                 break
             except Exception as exc:
