@@ -10,6 +10,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 from aim_core import Repo, Run
 
 
@@ -107,3 +109,31 @@ def test_a_thousand_unclosed_runs_work_under_ulimit_256(repo_path):
     assert sorted(r["i"] for r in runs) == list(range(1000))
     assert all(r.get_metric("x").count == 1 for r in runs[::97])
     assert all(name.endswith(".sqlite") for name in os.listdir(repo_path / ".aim_core" / "runs"))
+
+
+def test_a_lock_file_unlinked_by_its_releaser_is_never_taken(tmp_path, monkeypatch):
+    from aim_core.errors import RunLockedError
+    from aim_core.storage import lock as lock_module
+
+    path = tmp_path / "r.lock"
+    first = lock_module.RunLock(path, "r")
+    first.acquire()
+    stale = os.open(path, os.O_RDWR)  # a second writer opened the file just now...
+    first.release()  # ...and its holder unlinked it while still holding it
+    assert not path.exists()
+    third = lock_module.RunLock(path, "r")
+    third.acquire()  # a third one made a new lock file and holds it
+    opens, real_open = [], os.open
+
+    def open_stale_first(*args, **kwargs):
+        opens.append(args[0])
+        return stale if len(opens) == 1 else real_open(*args, **kwargs)
+
+    monkeypatch.setattr(lock_module.os, "open", open_stale_first)
+    second = lock_module.RunLock(path, "r")
+    with pytest.raises(RunLockedError):  # the orphaned file it opened does not count
+        second.acquire()
+    assert len(opens) == 2
+    monkeypatch.undo()
+    third.release()
+    assert not path.exists()
