@@ -68,7 +68,7 @@ class Run:
         self.repo: Repo = Repo.resolve(repo, init=not read_only)
         self._writer: RunWriter | None = None
         self._meta: tuple[dict, dict, dict] | None = None
-        self._file: RunFile | None = None
+        self._file_ids: dict[tuple[str, str], str] | None = None
         if read_only:
             self.hash = check_hash(run_hash) if run_hash else _missing_hash()
             self._open_read_only()
@@ -100,15 +100,22 @@ class Run:
         if not path.exists():
             raise self.repo.not_found(self.hash)
         registry.flush_repo(self.repo.root)
+        meta = self._with_file(RunFile.load_meta)
+        self._meta = meta
+        self._file_ids = {(info["name"], context_key(info["context"])): seq_id
+                          for seq_id, info in meta[2].items()}
+
+    def _with_file(self, action: Any) -> Any:
+        """``action(run_file)`` on the run's file, opened for this one read: a read-only run
+        holds no file descriptor between reads, however many of them a query keeps."""
+        path = self.repo.run_path(self.hash)
         for attempt in range(_OPEN_ATTEMPTS):
             try:
                 run_file = RunFile(path, self.hash)
                 try:
-                    meta = run_file.load_meta()
-                except BaseException:
+                    return action(run_file)
+                finally:
                     run_file.close()
-                    raise
-                break
             except RunCorruptedError:
                 self.repo.catalog.set_corrupted(self.hash, True)
                 raise
@@ -116,17 +123,13 @@ class Run:
                 if attempt == _OPEN_ATTEMPTS - 1:
                     raise
                 time.sleep(0.02 * (attempt + 1))  # e.g. its writer was just replacing the file
-        if self._file is not None:
-            self._file.close()
-        self._file, self._meta = run_file, meta
-        self._file_ids = {(info["name"], context_key(info["context"])): seq_id
-                          for seq_id, info in meta[2].items()}
+        raise AssertionError("unreachable")
 
     @classmethod
     def from_catalog(cls, repo: Repo, run_hash: str, entry: dict[str, Any]) -> Run:
         """A read-only run backed by its catalog entry; its file opens on first point read."""
         run = cls.__new__(cls)
-        run.repo, run.hash, run._writer, run._file = repo, run_hash, None, None
+        run.repo, run.hash, run._writer, run._file_ids = repo, run_hash, None, None
         infos = {f"catalog/{i}": info for i, info in enumerate(entry.get("sequences") or [])}
         run._meta = (entry["props"], entry.get("params", {}), infos)
         return run
@@ -388,12 +391,12 @@ class Run:
                       lambda: self._read_stored(name, key))
 
     def _read_stored(self, name: str, key: str) -> Any:
-        if self._file is None:
+        if getattr(self, "_file_ids", None) is None:
             self._open_read_only()
         seq_id = self._file_ids.get((name, key))
         if seq_id is None:
             return empty_columns()
-        return self._file.read_sequence(seq_id)
+        return self._with_file(lambda run_file: run_file.read_sequence(seq_id))
 
     def _live_metric(self, seq: Any) -> Metric:
         writer = self._writer
@@ -419,9 +422,6 @@ class Run:
                     self._writer, self._closed = writer, False
                     writer.handles += 1
                 raise
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 def _missing_hash() -> str:

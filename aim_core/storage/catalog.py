@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import CatalogDamagedError
 from .exits import critical
 from .failures import disk_full_error, is_damage, is_disk_full
-from .kvfile import KVWriter, RawJSON, connect, decode, open_read_only, table_sql
+from .kvfile import KVWriter, RawJSON, abandon, connect, decode, open_read_only, table_sql
 from .run_file import fdatasync_path
 
 SCHEMA_VERSION = 1
@@ -263,6 +263,8 @@ class Catalog:
 
     def forget(self) -> None:
         """In a forked child: drop the parent's connection without touching it."""
+        if self._kv is not None:
+            abandon(self._kv.conn)
         self._kv = None
         self._staged = {}
         self.users = 0

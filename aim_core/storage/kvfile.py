@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 BUSY_TIMEOUT_S = 30.0
+_abandoned: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections
+
+
+def abandon(conn: sqlite3.Connection | None) -> None:
+    """Keep a connection inherited through ``fork`` from ever being closed here: closing it
+    would checkpoint (and could delete the WAL of) a file the parent still writes."""
+    if conn is not None:
+        _abandoned.append(conn)
 
 
 class RawJSON(str):

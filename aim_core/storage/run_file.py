@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import NewerFormatError
 from .chunks import Columns, decode_chunk, decode_chunks
 from .failures import ChunkDamagedError, read_error
-from .kvfile import KVWriter, ReadOnlyKV, connect, table_sql
+from .kvfile import KVWriter, ReadOnlyKV, abandon, connect, table_sql
 from .points import FLOAT_DTYPE, STEP_DTYPE, concat_columns, latest_per_step
 
 TABLE = "run"
@@ -339,6 +339,7 @@ class RunFileWriter:
 
     def forget(self) -> None:
         """In a forked child: drop the connection without checkpointing the parent's file."""
+        abandon(self.kv.conn)
         self.kv.conn = None  # type: ignore[assignment]
 
 

@@ -137,3 +137,30 @@ def test_a_lock_file_unlinked_by_its_releaser_is_never_taken(tmp_path, monkeypat
     monkeypatch.undo()
     third.release()
     assert not path.exists()
+
+
+FORKER = textwrap.dedent("""
+    import os, sys
+    from aim_core import Repo, Run
+    run = Run(repo=sys.argv[1])
+    for i in range(100):
+        run.track(float(i), name="x")
+    run.flush()
+    pid = os.fork()
+    if pid == 0:  # a child that ends normally (its exit hooks run) must not touch the run
+        sys.exit(0)
+    os.waitpid(pid, 0)
+    for i in range(100, 200):
+        run.track(float(i), name="x")
+    run.close()
+    print(Repo(sys.argv[1]).get_run(run.hash).get_metric("x").count)
+""")
+
+
+def test_a_forked_child_leaves_its_parents_run_alone(repo_path):
+    done = subprocess.run([sys.executable, "-c", FORKER, str(repo_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "200"
+    assert [n for n in os.listdir(repo_path / ".aim_core" / "runs")
+            if not n.endswith(".sqlite")] == []
