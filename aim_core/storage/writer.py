@@ -15,55 +15,28 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..context import context_key
 from ..errors import AimCoreError, StorageError
 from .catalog import NONFINITE_MARK, Catalog
-from .chunks import encode_chunk
 from .exits import critical
 from .failures import cause, disk_full_error, is_disk_full, read_error
 from .kvfile import RawJSON
 from .lock import RunLock
-from .points import (
-    Summary,
-    concat_columns,
-    latest_per_step,
-    merged_summary,
-    pending_columns,
-    summarize,
-)
+from .points import concat_columns, latest_per_step, pending_columns
 from .run_file import (
-    CHUNK_POINTS,
     FORMAT_VERSION,
     LEGACY_SEQUENCES,
     RESERVED_KEYS,
     RESERVED_PREFIXES,
-    TAIL_POINTS,
     RunFileWriter,
-    chunk_key,
-    encode_tail,
-    seq_key,
-    tail_key,
 )
-from .sequence_state import METRIC, ChunkLayout, SequenceState
+from .sequence_flush import Prepared, prepare_metric, prepare_objects
+from .sequence_state import METRIC, SequenceState
 
 MAX_PENDING_POINTS = 10_000_000  # per run; beyond it the oldest unwritable points are dropped
-
-
-@dataclass
-class Prepared:
-    """One sequence's share of a flush, ready to write."""
-
-    seq: SequenceState
-    count: int
-    layout: ChunkLayout
-    summary: Summary
-    catalog_json: str
-    puts: list[tuple[str, Any]]
-    deletes: list[str]
 
 
 class RunWriter:
@@ -285,44 +258,10 @@ class RunWriter:
         return prepared
 
     def _prepare(self, seq: SequenceState, points: list, final: bool = False) -> Prepared:
-        """New points go to the sequence's raw tail; full tails (all of it when ``final``)
-        become compact chunks, merged as ``ChunkLayout`` says."""
+        """What this flush writes for one sequence (see ``sequence_flush.py``)."""
         if seq.kind != METRIC:
-            return self._prepare_objects(seq, points)
-        layout = ChunkLayout(seq, CHUNK_POINTS)
-        summary: Summary | None = seq.summary
-        puts: list[tuple[str, Any]] = []
-        deletes: list[str] = []
-        if points or (final and seq.tail):
-            new = pending_columns(points)
-            tail = concat_columns([self.file.read_tail(seq.seq_id), new] if seq.tail else [new])
-            size = len(tail[0])
-            cut = size if final else size - size % TAIL_POINTS
-            if cut:
-                layout.append(tuple(c[:cut] for c in tail), self._reader(seq))  # type: ignore[arg-type]
-            layout.set_tail(tuple(c[cut:] for c in tail))  # type: ignore[arg-type]
-            summary = merged_summary(seq.summary, new)
-            if summary is None:  # a step at or below the last one: recompute from every point
-                read = self._reader(seq)
-                summary = summarize(latest_per_step(concat_columns(
-                    [layout.columns(i, read) for i in layout.ids] + [layout.tail])))
-            puts = [(chunk_key(seq.seq_id, i), encode_chunk(c)) for i, c in layout.written.items()]
-            if layout.tail_count:
-                puts.append((tail_key(seq.seq_id), encode_tail(layout.tail)))
-            elif seq.tail:
-                deletes.append(tail_key(seq.seq_id))
-        info_json, catalog_json = seq.encoded(layout, summary)
-        puts.append((seq_key(seq.seq_id), RawJSON(info_json)))
-        deletes += [chunk_key(seq.seq_id, i) for i in layout.deleted]
-        return Prepared(seq, len(points), layout, summary, catalog_json, puts, deletes)
-
-    def _prepare_objects(self, seq: SequenceState, points: list) -> Prepared:
-        """Encode the points of an object sequence (``value.to_storage()``, on this thread)."""
-        raise NotImplementedError(
-            f"sequence {seq.name!r} holds {seq.kind} objects, which this version cannot store yet")
-
-    def _reader(self, seq: SequenceState) -> Any:
-        return lambda chunk_id: self.file.read_chunk(seq.seq_id, chunk_id)
+            return prepare_objects(seq, points, self.file, final)
+        return prepare_metric(seq, points, self.file, final)
 
     def _meta_items(self) -> list[tuple[str, Any]]:
         items: list[tuple[str, Any]] = []
