@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from .points import Columns, Summary, concat_columns, latest_per_step
 from .run_file import summary_of
 
 METRIC = "metric"
+_MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 1
 
 
 class SequenceState:
@@ -54,6 +56,18 @@ class SequenceState:
         self.catalog_json = ""
         self.nonfinite = False
         self.set_catalog_json(self.encoded()[1])
+
+    def add(self, step: int | None, value: Any, epoch: float = math.nan,
+            timestamp: float | None = None) -> None:
+        """Buffer one point from a producer other than ``Run.track`` (a server, a sampler, a
+        converter): ``step`` None means the next step; ValueError for a step outside int64."""
+        if step is None:
+            step = self.next_step
+        if not _MIN_STEP <= step <= _MAX_STEP:
+            raise ValueError(f"step {step} of sequence {self.name!r} is outside the int64 range")
+        if step >= self.next_step:
+            self.next_step = step + 1
+        self.pending.append((step, value, epoch, time.time() if timestamp is None else timestamp))
 
     def same_context(self, context: dict[str, Any]) -> bool:
         """For a ``context`` already ``==`` to this one: are the value types the same too?"""

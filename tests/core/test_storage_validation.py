@@ -162,3 +162,17 @@ def test_flush_writes_extra_keys_in_the_same_transaction(repo_path):
     stored = RunFile(repo_path / ".aim_core" / "runs" / f"{run.hash}.sqlite", run.hash)
     assert stored.get("remote/batch-1") == {"points": 1}
     stored.close()
+
+
+def test_other_producers_buffer_points_with_explicit_timestamps(repo_path):
+    run = Run(repo=repo_path)
+    seq = run._writer.new_sequence("gpu", {"gpu": 0})
+    seq.add(None, 50.0, timestamp=1000.0)
+    seq.add(5, 60.0, 1.0, 1001.0)
+    with pytest.raises(ValueError, match="int64"):
+        seq.add(2**63, 1.0)
+    run.track(70.0, name="gpu", context={"gpu": 0})  # goes on after the last step
+    run.close()
+    metric = Repo(repo_path).get_run(run.hash).get_metric("gpu", {"gpu": 0})
+    assert metric.steps.tolist() == [0, 5, 6]
+    assert metric.timestamps[:2].tolist() == [1000.0, 1001.0]
