@@ -201,3 +201,26 @@ def test_a_read_only_repo_can_be_listed_queried_and_read(repo_path, how):
     assert found["values"][hashes[0]] == [s * 0.5 for s in range(50)]
     assert found["code"] == 0 and found["listed"] == 3
     assert after == before  # the readers wrote nothing
+
+
+def test_a_chunk_failing_its_checks_marks_the_run_until_it_reads_cleanly(repo_path):
+    from aim_core.errors import RunCorruptedError
+
+    (run_hash,) = _make_runs(repo_path, 1)
+    path = repo_path / ".aim_core" / "runs" / f"{run_hash}.sqlite"
+    conn = sqlite3.connect(path)
+    key, blob = conn.execute("SELECT key, value FROM run WHERE key LIKE 'chunk/%'").fetchone()
+    damaged = blob[:20] + bytes([blob[20] ^ 0xFF]) + blob[21:]
+    conn.execute("UPDATE run SET value = ? WHERE key = ?", (damaged, key))
+    conn.commit()
+    repo = Repo(repo_path)
+    with pytest.raises(RunCorruptedError, match="damaged"):
+        repo.get_run(run_hash).get_metric("loss", {"subset": "train"}).values.tolist()
+    assert repo.catalog.get(run_hash)["corrupted"] is True
+    with pytest.warns(UserWarning, match="damaged"):
+        assert repo.query_runs("").hashes() == []  # skipped, with a warning
+    conn.execute("UPDATE run SET value = ? WHERE key = ?", (blob, key))
+    conn.commit()
+    conn.close()
+    assert repo.status_of(run_hash, None) == "finished"
+    assert repo.query_runs("").hashes() == [run_hash]

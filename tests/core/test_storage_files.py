@@ -171,3 +171,16 @@ def test_a_sweep_syncs_once_per_run(tmp_path):
     few, more = _syncs_of_sweep(tmp_path, 10), _syncs_of_sweep(tmp_path, 30)
     assert few >= 10
     assert more - few <= 20  # each further run: one sync (its closed file), nothing else
+
+
+def test_a_large_file_is_closed_in_place_without_side_files(repo_path, monkeypatch):
+    from aim_core.storage import run_file
+
+    monkeypatch.setattr(run_file, "COMPACT_LIMIT", 0)  # as if the file were larger than 64 MiB
+    with Run(repo=repo_path) as run:
+        for i in range(3000):
+            run.track(float(i), name="x")
+    assert _run_files(repo_path) == [f"{run.hash}.sqlite"]
+    path = repo_path / ".aim_core" / "runs" / f"{run.hash}.sqlite"
+    assert path.read_bytes()[18:20] == b"\x01\x01"
+    assert Repo(repo_path).get_run(run.hash).get_metric("x").count == 3000
