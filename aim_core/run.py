@@ -24,7 +24,7 @@ from .params import del_path, get_path, normalize_path, set_path, to_json
 from .sequence import Metric
 from .storage import flusher as registry
 from .storage.points import empty_columns
-from .storage.run_file import RunFile, summary_of
+from .storage.run_file import RunFile, cached_reader, drop_reader, summary_of
 from .storage.writer import RunWriter, default_props
 from .values import MAX_STEP, MIN_STEP, NAN, step_out_of_range, to_epoch, to_step, to_value
 
@@ -106,20 +106,19 @@ class Run:
                           for seq_id, info in meta[2].items()}
 
     def _with_file(self, action: Any) -> Any:
-        """``action(run_file)`` on the run's file, opened for this one read: a read-only run
-        holds no file descriptor between reads, however many of them a query keeps."""
+        """``action(run_file)`` on the run's file. Read-only runs hold no file of their own:
+        each thread keeps its few most recent run files open (``cached_reader``), however many
+        ``Run`` objects a query keeps."""
         path = self.repo.run_path(self.hash)
         for attempt in range(_OPEN_ATTEMPTS):
             try:
-                run_file = RunFile(path, self.hash)
-                try:
-                    return action(run_file)
-                finally:
-                    run_file.close()
+                return action(cached_reader(path, self.hash))
             except RunCorruptedError:
+                drop_reader(path)
                 self.repo.catalog.set_corrupted(self.hash, True)
                 raise
             except RunUnavailableError:
+                drop_reader(path)
                 if attempt == _OPEN_ATTEMPTS - 1:
                     raise
                 time.sleep(0.02 * (attempt + 1))  # e.g. its writer was just replacing the file

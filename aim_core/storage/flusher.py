@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import exits
 from .catalog import Catalog, close_idle, forget_catalogs
+from .run_file import forget_readers
 from .writer import RunWriter
 
 FLUSH_AT_POINTS = 1 << 18  # a sequence buffer this large is flushed before its interval ends
@@ -229,6 +230,7 @@ def _after_fork_in_child() -> None:
     _to_close.clear()
     _flusher.clear()
     forget_catalogs()
+    forget_readers()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

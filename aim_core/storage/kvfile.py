@@ -195,7 +195,7 @@ def open_read_only(path: Path, probe: str = "SELECT 1 FROM sqlite_master LIMIT 1
     path = Path(path)
     if not path.exists():
         raise sqlite3.OperationalError(f"unable to open database file {path}")
-    uri = path.resolve().as_uri()
+    uri = path.absolute().as_uri()
     conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
                            check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     try:

@@ -32,7 +32,7 @@ from .catalog import TABLE, VERSION_KEY, Catalog, drop_catalog, entry_text
 from .failures import is_damage
 from .kvfile import RawJSON, connect, table_sql
 from .lock import RunLock, is_locked
-from .run_file import RunFile, fdatasync_path, repair_leftovers, summary_of
+from .run_file import RunFile, drop_reader, fdatasync_path, repair_leftovers, summary_of
 
 MARKERS = (".deleting", ".copying", ".moving", ".closing", ".importing")
 
@@ -77,6 +77,7 @@ class RunFiles:
     # -- delete, copy, move ---------------------------------------------------------------
     def delete(self, run_hash: str) -> None:
         """Delete one run (the caller holds its lock)."""
+        drop_reader(self.path(run_hash))
         with contextlib.suppress(FileNotFoundError):
             os.rename(self.path(run_hash), self.path(run_hash, ".deleting"))
         self.catalog.delete(run_hash)

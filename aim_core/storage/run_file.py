@@ -36,6 +36,8 @@ import contextlib
 import os
 import sqlite3
 import struct
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +364,55 @@ def repair_leftovers(path: Path) -> None:
     _unlink(wal)
     _unlink(Path(f"{path}-shm"))
     os.rename(tmp, path)
+
+
+class _ThreadReaders(threading.local):
+    """Each thread's open read-only run files, most recently used last."""
+
+    def __init__(self) -> None:
+        self.files: OrderedDict[str, tuple[tuple[int, int], RunFile]] = OrderedDict()
+
+
+_readers = _ThreadReaders()
+READERS_PER_THREAD = 16
+
+
+def cached_reader(path: Path, run_hash: str) -> RunFile:
+    """A read-only view of a run file, kept open for this thread's next reads (at most
+    ``READERS_PER_THREAD`` per thread); reopened when the path names another file now (its
+    writer closed it by replacing it with a compact copy)."""
+    key = str(path)
+    try:
+        stat = os.stat(path)
+        ident = (stat.st_dev, stat.st_ino)
+    except OSError:
+        ident = (-1, -1)
+    files = _readers.files
+    entry = files.get(key)
+    if entry is not None:
+        if entry[0] == ident:
+            files.move_to_end(key)
+            return entry[1]
+        drop_reader(path)
+    reader = RunFile(path, run_hash)
+    files[key] = (ident, reader)
+    while len(files) > READERS_PER_THREAD:
+        files.popitem(last=False)[1][1].close()
+    return reader
+
+
+def drop_reader(path: Path) -> None:
+    """Close this thread's kept view of ``path``, if any (after an error, or a delete)."""
+    entry = _readers.files.pop(str(path), None)
+    if entry is not None:
+        entry[1].close()
+
+
+def forget_readers() -> None:
+    """In a forked child: drop the parent's kept views without closing them."""
+    for _, reader in _readers.files.values():
+        abandon(reader.kv._conn)
+    _readers.files.clear()
 
 
 def file_looks_damaged(path: Path) -> bool:
