@@ -184,3 +184,15 @@ def test_a_large_file_is_closed_in_place_without_side_files(repo_path, monkeypat
     path = repo_path / ".aim_core" / "runs" / f"{run.hash}.sqlite"
     assert path.read_bytes()[18:20] == b"\x01\x01"
     assert Repo(repo_path).get_run(run.hash).get_metric("x").count == 3000
+
+
+def test_readers_see_a_run_that_was_resumed_and_closed_again(repo_path):
+    with Run(repo=repo_path) as run:
+        for step in range(5):
+            run.track(float(step), name="x")
+    repo = Repo(repo_path)
+    assert repo.get_run(run.hash).get_metric("x").count == 5  # this thread keeps the file open
+    with Run(run.hash, repo=repo_path) as more:  # closing replaces the file with a new one
+        for step in range(5, 10):
+            more.track(float(step), name="x")
+    assert repo.get_run(run.hash).get_metric("x").values.tolist() == [float(s) for s in range(10)]
