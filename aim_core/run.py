@@ -24,7 +24,8 @@ from .params import del_path, get_path, normalize_path, set_path, to_json
 from .sequence import Metric
 from .storage import flusher as registry
 from .storage.points import empty_columns
-from .storage.run_file import RunFile, cached_reader, drop_reader, summary_of
+from .storage.run_file import summary_of
+from .storage.run_reader import RunFile, cached_reader, drop_reader
 from .storage.writer import RunWriter, default_props
 from .values import MAX_STEP, MIN_STEP, NAN, step_out_of_range, to_epoch, to_step, to_value
 

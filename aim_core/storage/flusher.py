@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import exits
 from .catalog import Catalog, close_idle, forget_catalogs
-from .run_file import forget_readers
+from .run_reader import forget_readers
 from .writer import RunWriter
 
 FLUSH_AT_POINTS = 1 << 18  # a sequence buffer this large is flushed before its interval ends

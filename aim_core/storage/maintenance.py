@@ -32,7 +32,8 @@ from .catalog import TABLE, VERSION_KEY, Catalog, drop_catalog, entry_text
 from .failures import is_damage
 from .kvfile import RawJSON, connect, table_sql
 from .lock import RunLock, is_locked
-from .run_file import RunFile, drop_reader, fdatasync_path, repair_leftovers, summary_of
+from .run_file import fdatasync_path, repair_leftovers, summary_of
+from .run_reader import RunFile, drop_reader
 
 MARKERS = (".deleting", ".copying", ".moving", ".closing", ".importing")
 

@@ -157,7 +157,7 @@ def test_flush_writes_extra_keys_in_the_same_transaction(repo_path):
     with pytest.raises(ValueError, match="reserved"):
         run._writer.flush(extra={"props": {}})
     run.close()
-    from aim_core.storage.run_file import RunFile
+    from aim_core.storage.run_reader import RunFile
 
     stored = RunFile(repo_path / ".aim_core" / "runs" / f"{run.hash}.sqlite", run.hash)
     assert stored.get("remote/batch-1") == {"points": 1}
