@@ -170,6 +170,31 @@ class Repo:
 
         return aimql.query_metrics(self, query, **kwargs)
 
+    def query_images(self, query: str = "", **kwargs: Any) -> Any:
+        """Image sequences matching an AimQL expression over ``images`` and ``run``."""
+        return self._query_objects("image", query, **kwargs)
+
+    def query_texts(self, query: str = "", **kwargs: Any) -> Any:
+        """Text sequences matching an AimQL expression over ``texts`` and ``run``."""
+        return self._query_objects("text", query, **kwargs)
+
+    def query_distributions(self, query: str = "", **kwargs: Any) -> Any:
+        """Distribution sequences matching an expression over ``distributions`` and ``run``."""
+        return self._query_objects("distribution", query, **kwargs)
+
+    def query_audios(self, query: str = "", **kwargs: Any) -> Any:
+        """Audio sequences matching an AimQL expression over ``audios`` and ``run``."""
+        return self._query_objects("audio", query, **kwargs)
+
+    def query_figure_objects(self, query: str = "", **kwargs: Any) -> Any:
+        """Figure sequences matching an AimQL expression over ``figures`` and ``run``."""
+        return self._query_objects("figure", query, **kwargs)
+
+    def _query_objects(self, kind: str, query: str, **kwargs: Any) -> Any:
+        from .query.objects import query_objects
+
+        return query_objects(self, kind, query, **kwargs)
+
     # -- deleting, copying, moving -----------------------------------------------------------
     def delete_run(self, run_hash: str) -> bool:
         """Delete one run; RunNotFoundError or RunLockedError when it cannot."""

@@ -20,6 +20,8 @@ from .errors import (
     RunNotFoundError,
     RunUnavailableError,
 )
+from .objects.base import EncodedPoint, ObjectElement
+from .objects.run_objects import RunObjects
 from .params import del_path, get_path, normalize_path, set_path, to_json
 from .sequence import Metric
 from .storage import flusher as registry
@@ -39,6 +41,7 @@ _time = time.time
 _MISSING = object()
 _METRIC = "metric"
 _OPEN_ATTEMPTS = 4
+_OBJECTS = (ObjectElement, list, tuple, EncodedPoint)  # what track() hands to _track_object
 
 
 def default_flush_interval() -> float:
@@ -53,7 +56,7 @@ def check_hash(run_hash: str) -> str:
     return run_hash
 
 
-class Run:
+class Run(RunObjects):
     """A training run: ``run[...] = params``, ``run.track(value, name, ...)``, ``close()``.
 
     ``run_hash`` resumes an existing run (``read_only=True`` opens it for reading only).
@@ -150,6 +153,8 @@ class Run:
         if type(value) is not float:
             if type(value) is dict:
                 return self._track_dict(value, step, epoch, context)
+            if isinstance(value, _OBJECTS):
+                return self._track_object(value, name, step, epoch, context)
             value = to_value(value, name, context)
         writer = self._writer
         if writer is None:

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ..storage.object_chunks import encode_value
+
 Encoded = tuple[dict[str, Any], bytes]
 
 
@@ -80,6 +82,15 @@ class ObjectElement:
     def _encode(self) -> Encoded:
         raise NotImplementedError
 
+    @property
+    def nbytes(self) -> int:
+        """About how much memory the element holds (its kept copy, or its bytes)."""
+        source = self._source
+        if source is not None:
+            return _size_of(source)
+        payload = self._payload
+        return payload.length or 0 if payload is not None else 0
+
     @classmethod
     def from_storage(cls, meta: dict[str, Any], payload: Payload | bytes,
                      copy: bool = True) -> ObjectElement:
@@ -121,6 +132,19 @@ class ObjectElement:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.json()}>"
+
+
+def _size_of(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    size = getattr(value, "nbytes", None)
+    if isinstance(size, int):
+        return size
+    if isinstance(value, (tuple, list)):
+        return sum(_size_of(item) for item in value)
+    return 4096  # a PIL image, a figure dict: a rough guess is enough here
 
 
 def element_class(kind: str) -> type[ObjectElement]:
@@ -172,8 +196,12 @@ def kind_of(value: Any) -> str | None:
 
 def encode_point(value: Any) -> tuple[bool, list[Encoded]]:
     """Encode a tracked value: ``(is_list, [(meta, bytes), ...])``. Runs on the flusher."""
-    if isinstance(value, ObjectElement):
-        return False, [value.to_storage()]
-    if isinstance(value, (list, tuple)):
-        return True, [item.to_storage() for item in value]
-    return value.to_storage()
+    return encode_value(list(value) if isinstance(value, tuple) else value)
+
+
+def nbytes_of(value: Any) -> int:
+    """About how much memory a buffered value holds (for flushing large buffers early)."""
+    if isinstance(value, list):
+        return sum(nbytes_of(item) for item in value)
+    size = getattr(value, "nbytes", None)
+    return size if isinstance(size, int) else 4096

@@ -256,9 +256,22 @@ class PayloadBlocks:
         return self.blocks
 
 
+def encode_value(value: Any) -> tuple[bool, list[tuple[dict[str, Any], bytes]]]:
+    """``(is_list, [(meta, bytes), ...])`` of a buffered value: an element (its
+    ``to_storage()`` gives ``(meta, bytes)``), a list of elements, or an already encoded
+    point whose ``to_storage()`` gives ``(is_list, [...])``."""
+    if isinstance(value, list):
+        return True, [item.to_storage() for item in value]
+    encoded = value.to_storage()
+    if isinstance(encoded[0], bool):
+        return encoded
+    return False, [encoded]
+
+
 def build_stored_points(points: list[tuple[Any, Any, float, float]], blocks: PayloadBlocks,
-                        encode: Callable[[Any], tuple[bool, list]],
-                        on_error: Callable[[Any, BaseException], None]) -> ObjectColumns:
+                        on_error: Callable[[Any, BaseException], None],
+                        encode: Callable[[Any], tuple[bool, list]] = encode_value
+                        ) -> ObjectColumns:
     """Encode buffered ``(step, value, epoch, time)`` points and place their payloads.
 
     A point whose encoding raises is left out and reported to ``on_error(point, exc)``;

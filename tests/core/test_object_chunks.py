@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aim_core import Distribution, Image, Text
-from aim_core.objects import EncodedPoint, encode_point
+from aim_core.objects import EncodedPoint
 from aim_core.storage.blobs import BlobStore
 from aim_core.storage.object_chunks import (
     BLOB_PREFIX,
@@ -33,7 +33,7 @@ NAN = math.nan
 def build(points, blocks=None, errors=None):
     blocks = blocks or PayloadBlocks(lambda i: f"payload/0/0.{i}")
     errors = [] if errors is None else errors
-    columns = build_stored_points(points, blocks, encode_point,
+    columns = build_stored_points(points, blocks,
                                   lambda point, exc: errors.append((point[0], exc)))
     return columns, blocks.finish()
 

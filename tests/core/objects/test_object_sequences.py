@@ -13,7 +13,6 @@ from aim_core.objects import (
     Images,
     LogRecords,
     Texts,
-    encode_point,
     sequence_class,
 )
 from aim_core.storage.object_chunks import (
@@ -32,7 +31,7 @@ NAN = math.nan
 def stored_sequence(cls, points, live=(), summary=None):
     """A sequence read from an encoded chunk (plus live points), counting payload reads."""
     blocks = PayloadBlocks(lambda i: f"p.{i}")
-    columns = build_stored_points(points, blocks, encode_point, lambda p, e: None)
+    columns = build_stored_points(points, blocks, lambda p, e: None)
     store = blocks.finish()
     reads = []
     reader = PayloadReader(lambda key: reads.append(key) or store[key])
