@@ -281,16 +281,20 @@ class Repo:
 
     def collect_sequence_info(self, sequence_types: Any = "metric") -> dict[str, Any]:
         """``{kind: {name: [context, ...]}}`` over every run, for the kinds asked for
-        (``"metric"``, ``("metric", "image")``, ...; ``None`` lists every kind found)."""
+        (``"metric"``, ``("metric", "image")``, Aim's ``"images"``, ...; ``None`` lists
+        every kind found). Each kind is keyed as it was asked for."""
+        from .objects.run_objects import object_kind
+
         wanted = None if sequence_types is None else (
             (sequence_types,) if isinstance(sequence_types, str) else tuple(sequence_types))
+        keys = {object_kind(k): k for k in wanted or ()}
         found: dict[str, dict[str, dict[str, dict[str, Any]]]] = {k: {} for k in wanted or ()}
         for _, entry in self.catalog_entries():
             for seq in entry.get("sequences", []):
                 kind = seq.get("kind", "metric")
-                if wanted is not None and kind not in wanted:
+                if wanted is not None and kind not in keys:
                     continue
-                contexts = found.setdefault(kind, {}).setdefault(seq["name"], {})
+                contexts = found.setdefault(keys.get(kind, kind), {}).setdefault(seq["name"], {})
                 contexts.setdefault(context_key(seq["context"]), seq["context"])
         return {kind: {name: list(contexts.values()) for name, contexts in names.items()}
                 for kind, names in found.items()}

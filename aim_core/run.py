@@ -20,7 +20,7 @@ from .errors import (
     RunNotFoundError,
     RunUnavailableError,
 )
-from .objects.base import EncodedPoint, ObjectElement
+from .objects.base import is_object_value
 from .objects.run_objects import RunObjects
 from .params import del_path, get_path, normalize_path, set_path, to_json
 from .sequence import Metric
@@ -41,7 +41,6 @@ _time = time.time
 _MISSING = object()
 _METRIC = "metric"
 _OPEN_ATTEMPTS = 4
-_OBJECTS = (ObjectElement, list, tuple, EncodedPoint)  # what track() hands to _track_object
 
 
 def default_flush_interval() -> float:
@@ -153,7 +152,7 @@ class Run(RunObjects):
         if type(value) is not float:
             if type(value) is dict:
                 return self._track_dict(value, step, epoch, context)
-            if isinstance(value, _OBJECTS):
+            if is_object_value(value):
                 return self._track_object(value, name, step, epoch, context)
             value = to_value(value, name, context)
         writer = self._writer

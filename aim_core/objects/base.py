@@ -169,29 +169,36 @@ class EncodedPoint:
         return self.is_list, self.elements
 
 
-def kind_of(value: Any) -> str | None:
+def is_object_value(value: Any) -> bool:
+    """True for what ``track`` stores as an object point: an element, a list of elements
+    (judged by its first item), or an ``EncodedPoint``."""
+    if isinstance(value, (ObjectElement, EncodedPoint)):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0],
+                                                                            ObjectElement)
+
+
+def kind_of(value: Any, name: Any = None) -> str | None:
     """The object kind of a tracked value (an element or a non-empty list of one type).
 
     Returns None for anything that is not an object (numbers go to metrics); raises
-    TypeError for a list that mixes types, is empty, or holds non-elements.
+    TypeError, naming sequence ``name``, for a list that mixes types or holds non-elements.
     """
-    if isinstance(value, ObjectElement):
+    if isinstance(value, (ObjectElement, EncodedPoint)):
         return value.kind
-    if isinstance(value, EncodedPoint):
-        return value.kind
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise TypeError("Cannot track an empty list: give at least one element.")
-        first = value[0]
-        if not isinstance(first, ObjectElement):
-            raise TypeError("A tracked list must hold Text, Image, Distribution, Audio or "
-                            f"Figure elements, got {type(first).__name__}.")
-        for item in value:
-            if type(item) is not type(first):
-                raise TypeError(f"A tracked list must hold elements of one type, got "
-                                f"{type(first).__name__} and {type(item).__name__}.")
-        return first.kind
-    return None
+    if not isinstance(value, (list, tuple)):
+        return None
+    if not value:
+        raise TypeError(f"Cannot track an empty list in sequence {name!r}: give at least one "
+                        "element. Nothing was recorded for this call.")
+    first = value[0]
+    for item in value:
+        if type(item) is not type(first) or not isinstance(item, ObjectElement):
+            raise TypeError(
+                f"A list tracked in sequence {name!r} must hold elements of one type (Text, "
+                f"Image, Distribution, Audio or Figure), got {type(first).__name__} and "
+                f"{type(item).__name__}. Nothing was recorded for this call.")
+    return first.kind
 
 
 def encode_point(value: Any) -> tuple[bool, list[Encoded]]:

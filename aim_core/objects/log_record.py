@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -33,8 +33,8 @@ class LogRecord(ObjectElement):
 
     def _encode(self) -> Encoded:
         meta = dict(self._source)
-        if "extra_args" in meta:  # anything JSON cannot hold is kept as its str()
-            meta["extra_args"] = json.loads(json.dumps(meta["extra_args"], default=str))
+        if "extra_args" in meta:
+            meta["extra_args"] = _plain(meta["extra_args"])
         return meta, b""
 
     def _fields(self) -> dict[str, Any]:
@@ -76,3 +76,16 @@ class LogRecord(ObjectElement):
         """Message, level name, timestamp and extra args, as Aim's ``LogRecord.json()``."""
         return {"message": self.message, "log_level": self.level_name,
                 "timestamp": self.timestamp, "args": self._fields().get("extra_args")}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON copy of ``value``; what JSON cannot hold (inf, objects) is kept as its str()."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

@@ -45,7 +45,7 @@ class RunObjects:
     # -- tracking ----------------------------------------------------------------------------
     def _track_object(self, value: Any, name: Any, step: Any, epoch: Any, context: Any) -> None:
         """``track`` of an element or a list of elements of one type."""
-        kind = kind_of(value)
+        kind = kind_of(value, name)
         if isinstance(value, (list, tuple)):
             value = list(value)  # the caller may reuse their list
         writer = self._writer
