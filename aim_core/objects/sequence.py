@@ -131,6 +131,12 @@ class ObjectSequence:
             return point
         return list(point)  # a live list: the caller's copy stays untouched
 
+    def stored_records(self, index: int) -> list[Any] | None:
+        """Metadata and payload location of each element at the ``index``-th step, without
+        reading a payload (``ElementRecord``s); None for a live, not yet stored point."""
+        point = self._load()[1][index]
+        return list(point.elements) if isinstance(point, StoredPoint) else None
+
     def record_length(self) -> int | None:
         """The longest list tracked at one step (1 for single elements); None when empty."""
         points = self._load()[1]
