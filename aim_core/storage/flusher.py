@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import deferred
 from .catalog import forget_catalogs
 from .writer import RunWriter
 
@@ -38,6 +39,8 @@ class Flusher(threading.Thread):
         while True:
             self.wake_event.wait(self._seconds_to_next())
             self.wake_event.clear()
+            if deferred.held_count() >= deferred.HOLD_LIMIT:
+                self._convert_held()
             now = time.monotonic()
             for writer in open_writers():
                 try:
@@ -45,6 +48,13 @@ class Flusher(threading.Thread):
                         writer.flush_quietly()
                 except Exception as exc:  # keep flushing the other runs, whatever happens
                     warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
+
+    @staticmethod
+    def _convert_held() -> None:
+        try:
+            deferred.resolve_held()  # frees the device memory they hold; no I/O needed
+        except Exception as exc:  # the values stay held; a flush converts them again
+            warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
 
     @staticmethod
     def _seconds_to_next() -> float:
@@ -68,7 +78,13 @@ def flusher() -> Flusher:
         if not _flusher or not _flusher[0].is_alive():
             _flusher[:] = [Flusher()]
             _flusher[0].start()
+            deferred.on_backlog(_wake_flusher)
         return _flusher[0]
+
+
+def _wake_flusher() -> None:
+    for thread in _flusher[:1]:  # no lock: called from track(); a stale thread is harmless
+        thread.wake()
 
 
 def open_writers() -> list[RunWriter]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import deferred
 from .chunks import Columns, concat_columns
 from .run_file import summary_of
 
@@ -104,7 +105,9 @@ class ChunkLayout:
 
 
 def pending_columns(points: list[tuple[Any, float, float, float]]) -> Columns:
-    """Turn buffered point tuples into four arrays."""
+    """Turn buffered point tuples into four arrays (held device values converted first)."""
+    if deferred.ever_captured():
+        points = deferred.host_points(points)
     table = np.array(points, dtype=np.float64).reshape(-1, 4)
     steps = np.array([p[0] for p in points], dtype=np.int64)
     return steps, table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy()

@@ -165,16 +165,14 @@ def test_host_points_converts_held_values_it_meets_and_keeps_the_rest(switch_on)
 def test_the_hold_limit_wakes_and_the_inline_limit_converts(switch_on, monkeypatch):
     monkeypatch.setattr(deferred, "HOLD_LIMIT", 4)
     monkeypatch.setattr(deferred, "INLINE_LIMIT", 10)
+    monkeypatch.setattr(deferred, "_wakers", [])  # no flusher thread converts meanwhile
     woken = []
     deferred.on_backlog(lambda: woken.append(deferred.held_count()))
-    try:
-        held = [deferred.capture(torch.tensor(float(i))) for i in range(9)]
-        assert woken == [4, 5, 6, 7, 8, 9] and deferred.held_count() == 9
-        held.append(deferred.capture(torch.tensor(9.0)))  # the flusher never came: convert
-        assert deferred.held_count() == 0
-        assert [h.value for h in held] == [float(i) for i in range(10)]
-    finally:
-        deferred._wakers.clear()
+    held = [deferred.capture(torch.tensor(float(i))) for i in range(9)]
+    assert woken == [4, 5, 6, 7, 8, 9] and deferred.held_count() == 9
+    held.append(deferred.capture(torch.tensor(9.0)))  # the flusher never came: convert
+    assert deferred.held_count() == 0
+    assert [h.value for h in held] == [float(i) for i in range(10)]
 
 
 def test_capturing_while_another_thread_converts_loses_nothing(switch_on):
