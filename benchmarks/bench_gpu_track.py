@@ -14,7 +14,9 @@ closing the run or the TensorBoard writer is timed separately. Then it checks, o
 that the values tracked from CUDA tensors equal ``.item()`` of each loss at tracking time
 (also when the caller changes the loss in place after ``track()``, and when the loop runs on
 a side stream), with steps and order exact. It also times single ``track()`` / ``.item()``
-calls on an idle GPU. It prints a Markdown table and writes JSON (``--out``).
+calls on an idle GPU, and records which value types Lightning and transformers hand our
+adapters in tiny fits on the GPU. It prints a Markdown table and writes JSON (``--out``); it
+exits 1 when a check fails.
 
 Needs torch (a CUDA build for the real figures), numpy and sqlitedict (aim-core's
 dependencies) and, for the ``tb`` column, tensorboard. From the repo root::
@@ -201,6 +203,94 @@ def call_costs(device: str, tmp: Path, n: int = 3000) -> dict:
     return {"track_us": track_us, "item_us": item_us, f"convert_{n}_ms": convert_ms}
 
 
+def adapter_types(device: str, tmp: Path) -> dict:
+    """Which value types Lightning and transformers hand our adapters (tiny fits on ``device``)."""
+    seen: dict[str, dict[str, int]] = {}
+    original = Run.track
+
+    def spy(self, value, name=None, *args, **kwargs):
+        kind = f"{type(value).__module__}.{type(value).__name__}"
+        counts = seen.setdefault(spy.framework, {})
+        counts[kind] = counts.get(kind, 0) + 1
+        return original(self, value, name, *args, **kwargs)
+
+    Run.track = spy
+    try:
+        for framework, fit in (("lightning", _lightning_fit), ("transformers", _hf_fit)):
+            spy.framework = framework
+            try:
+                fit(device, tmp / framework)
+            except Exception as exc:  # a missing or changed framework must not stop the bench
+                seen[framework] = {"error": repr(exc)[:200]}
+    finally:
+        Run.track = original
+    return seen
+
+
+def _data():
+    x = torch.randn(64, 8)
+    return torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True))
+
+
+def _lightning_fit(device: str, folder: Path) -> None:
+    import lightning as pl
+
+    from aim_core.integrations.lightning import AimLogger
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(8, 1)
+
+        def training_step(self, batch, _):
+            loss = torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    loader = torch.utils.data.DataLoader(_data(), batch_size=8)
+    trainer = pl.Trainer(max_epochs=2, accelerator="gpu" if device != "cpu" else "cpu",
+                         devices=1, logger=AimLogger(repo=str(folder)), log_every_n_steps=1,
+                         enable_progress_bar=False, enable_checkpointing=False,
+                         enable_model_summary=False, default_root_dir=str(folder))
+    trainer.fit(Tiny(), loader)
+
+
+def _hf_fit(device: str, folder: Path) -> None:
+    from transformers import Trainer, TrainingArguments
+
+    from aim_core.integrations.huggingface import AimCallback
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(8, 1)
+
+        def forward(self, x, labels=None):
+            out = self.layer(x)
+            return {"loss": torch.nn.functional.mse_loss(out, labels), "logits": out}
+
+    class Data(torch.utils.data.Dataset):
+        def __init__(self):
+            self.inner = _data()
+
+        def __len__(self):
+            return len(self.inner)
+
+        def __getitem__(self, i):
+            x, y = self.inner[i]
+            return {"x": x, "labels": y}
+
+    args = TrainingArguments(output_dir=str(folder / "out"), max_steps=8, logging_steps=2,
+                             report_to="none", save_strategy="no",
+                             per_device_train_batch_size=8, use_cpu=device == "cpu",
+                             disable_tqdm=True)
+    Trainer(model=Tiny(), args=args, train_dataset=Data(),
+            callbacks=[AimCallback(repo=str(folder))]).train()
+
+
 def main() -> None:
     """Parse arguments, run everything, print the table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -213,6 +303,9 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=4096, help="width of the large model")
     parser.add_argument("--large-batch", type=int, default=1024)
     parser.add_argument("--out", default="bench_gpu_track.json")
+    parser.add_argument("--no-adapters", action="store_true",
+                        help="skip the tiny Lightning/transformers fits that record what "
+                             "value types the frameworks hand our adapters")
     args = parser.parse_args()
     if args.device == "cpu":
         deferred.defer_cpu_tensors(True)  # exercise the deferred path on CPU tensors
@@ -244,6 +337,8 @@ def main() -> None:
                 report["checks"]["small_side_stream"] = check_values(
                     setup, min(args.steps, 500), args.device, tmp, True)
         report["call_costs"] = call_costs(args.device, tmp)
+        if not args.no_adapters:
+            report["adapter_value_types"] = adapter_types(args.device, tmp)
     report["lost_device_values"] = deferred.lost_count()
     report["deferred_path_used"] = deferred.ever_captured()
     report["total_s"] = time.perf_counter() - started
@@ -270,6 +365,8 @@ def print_table(report: dict, variants: tuple) -> None:
           + ", ".join(f"{k} {v:.2f}" for k, v in costs.items() if k.startswith("convert")))
     print(f"deferred path used: {report['deferred_path_used']}, "
           f"device values lost: {report['lost_device_values']}")
+    for framework, kinds in report.get("adapter_value_types", {}).items():
+        print(f"{framework} hands our adapter: {kinds}")
     for label, check in report["checks"].items():
         print(f"check {label}: {check}")
     print(f"total {report['total_s']:.1f} s")
