@@ -179,3 +179,15 @@ def test_a_server_address_never_becomes_a_local_folder(repo_path, url):
     with pytest.raises(RepoError, match="nothing was created"):
         Repo(url)
     assert sorted(p.name for p in repo_path.iterdir()) == before
+
+
+def test_omegaconf_lists_and_dicts_are_stored_as_plain_params(repo_path):
+    omegaconf = pytest.importorskip("omegaconf")
+    cfg = omegaconf.OmegaConf.create({"width": 4, "sizes": [1, "${width}"]})
+    run = Run(repo=repo_path)
+    run["x"] = omegaconf.OmegaConf.create([1, {"a": 2}])
+    run["cfg"] = cfg
+    run["sizes"] = cfg.sizes  # a ListConfig taken from inside a config
+    run.close()
+    assert Repo(repo_path).get_run(run.hash)[...] == {
+        "x": [1, {"a": 2}], "cfg": {"width": 4, "sizes": [1, 4]}, "sizes": [1, 4]}
