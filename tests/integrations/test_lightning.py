@@ -426,14 +426,20 @@ def test_unconvertible_hparams_never_stop_training(repo_dir, tmp_path):
 
 
 def test_aims_subset_prefix_arguments(repo_dir, tmp_path):
-    logger = AimLogger(train_metric_prefix="train_", val_metric_prefix=None,
-                       test_metric_prefix="tst_")
-    logger.log_metrics({"train_loss": 1.0, "val_loss": 2.0, "tst_acc": 3.0, "test_acc": 4.0},
-                       step=0)
-    logger.finalize("success")
+    logger = AimLogger(experiment="aim_on_pt_lightning", train_metric_prefix="train_",
+                       val_metric_prefix=None, test_metric_prefix="test_")
+    trainer = _trainer(logger, tmp_path, max_epochs=1)
+    trainer.fit(TinyModel())
+    trainer.test(TinyModel())
     assert set(_sequences(_only_run(repo_dir))) == {
-        ("loss", (("subset", "train"),)), ("val_loss", ()), ("acc", (("subset", "test"),)),
-        ("test_acc", ())}
+        ("loss", (("subset", "train"),)), ("acc", (("interval", "step"), ("subset", "train"))),
+        ("acc", (("interval", "epoch"), ("subset", "train"))), ("val_loss", ()),
+        ("loss", (("subset", "test"),))}
+    custom = AimLogger(test_metric_prefix="tst_")
+    custom.log_metrics({"tst_acc": 3.0, "test_acc": 4.0}, step=0)
+    custom.finalize("success")
+    assert {m.name: m.context.to_dict() for m in Repo(str(repo_dir)).get_run(
+        custom.version).metrics()} == {"acc": {"subset": "test"}, "test_acc": {}}
     with pytest.raises(ValueError, match="context_prefixes"):
         AimLogger(val_metric_prefix="v_", context_prefixes={"subset": {"val": "v_"}})
 
