@@ -60,6 +60,7 @@ class Run:
                  capture_terminal_logs: bool = True, token: str | None = None) -> None:
         from .repo import Repo
 
+        check_experiment(experiment)
         self._system_options = {"system_tracking_interval": system_tracking_interval,
                                 "log_system_params": bool(log_system_params),
                                 "capture_terminal_logs": bool(capture_terminal_logs),
@@ -77,8 +78,6 @@ class Run:
         self._writer = registry.get_or_open(
             self.repo.root, self.hash,
             lambda: self._open_writer(run_hash is not None, experiment, interval))
-        if experiment is not None:
-            check_experiment(experiment)
         if run_hash is not None and experiment is not None:
             self.experiment = experiment
 

@@ -19,34 +19,12 @@ from typing import Any
 from lightning_utilities.core.rank_zero import rank_zero_only
 
 from aim_core import Repo, Run
-from aim_core.integrations.naming import MetricNaming
+from aim_core.integrations.naming import MetricNaming, affixes, subset_prefixes
 from aim_core.params import to_json
 
-SUBSET_PREFIXES = {"train": "train_", "val": "val_", "test": "test_"}
-DEFAULT_CONTEXT_PREFIXES = {"subset": SUBSET_PREFIXES}
 DEFAULT_CONTEXT_POSTFIXES = {"interval": {"step": "_step", "epoch": "_epoch"}}
 DATALOADER_PATTERN = {r"/dataloader_idx_(\d+)$": "dataloader"}
 EPOCH_KEY = "epoch"  # injected by Lightning into every metrics dict it logs
-
-
-def _affixes(spec: Mapping[str, Mapping[str, str]] | None, default: Any) -> dict[str, dict]:
-    """Turn Aim's ``{ctx_key: {ctx_value: affix}}`` into ``{affix: {ctx_key: ctx_value}}``."""
-    spec = default if spec is None else spec
-    return {affix: {key: value} for key, values in spec.items() for value, affix in values.items()}
-
-
-def _context_prefixes(spec: Mapping[str, Mapping[str, str]] | None,
-                      subsets: dict[str, str | None]) -> dict[str, dict[str, str]]:
-    """Aim's rule: ``train/val/test_metric_prefix`` set the subset prefixes (a falsy one
-    drops its subset) unless ``context_prefixes`` is given, which excludes changing them."""
-    if spec is not None:
-        if subsets != SUBSET_PREFIXES:
-            raise ValueError("train_metric_prefix, val_metric_prefix and test_metric_prefix "
-                             "cannot be combined with context_prefixes; put the prefixes "
-                             "into context_prefixes instead.")
-        return {key: dict(values) for key, values in spec.items()}
-    kept = {subset: prefix for subset, prefix in subsets.items() if prefix}
-    return {"subset": kept} if kept else {}
 
 
 def _default_repo(save_dir: str | None) -> str | None:
@@ -114,8 +92,8 @@ class AimLoggerCore:
         subsets = {"train": train_metric_prefix, "val": val_metric_prefix,
                    "test": test_metric_prefix}
         self._naming = MetricNaming(
-            prefixes=_affixes(_context_prefixes(context_prefixes, subsets), {}),
-            suffixes=_affixes(context_postfixes, DEFAULT_CONTEXT_POSTFIXES),
+            prefixes=affixes(subset_prefixes(context_prefixes, subsets)),
+            suffixes=affixes(context_postfixes, DEFAULT_CONTEXT_POSTFIXES),
             patterns=DATALOADER_PATTERN,
         )
         self._save_dir = os.path.abspath(os.fspath(save_dir)) if save_dir else None

@@ -62,6 +62,7 @@ def test_name_none_clears_and_experiment_must_be_a_str(repo_path):
         run.experiment = 5
     with pytest.raises(TypeError, match="experiment must be a str"):
         Run(repo=repo_path, experiment=["x"])
+    assert Repo(repo_path).list_all_runs() == [run.hash]  # the refused run was never created
     run.finalize()  # Aim's name for close()
     stored = Repo(repo_path).get_run(run.hash)
     assert stored.name is None and stored.description is None and stored.experiment == "exp"
