@@ -274,9 +274,10 @@ class RunCollection:
                   include_props: bool = True, include_params: bool = True) -> Any:
         """One row per run, as Aim's: ``hash``, properties, params by dotted path."""
         pd = pandas("RunCollection.dataframe()")
-        frames = [pd.DataFrame(m.row(include_props, include_params), index=[0])
-                  for m in self._matches]
-        return concat(pd, frames, ("hash", *RUN_PROPS) if include_props else ("hash",))
+        if not self._matches:
+            return pd.DataFrame(columns=["hash", *RUN_PROPS] if include_props else ["hash"])
+        rows = [m.row(include_props, include_params) for m in self._matches]
+        return pd.DataFrame(rows, index=[0] * len(rows))  # Aim stacks one-row frames
 
 
 class MetricCollection:
