@@ -19,6 +19,7 @@ from ..errors import QueryError, RunCorruptedError, RunNotFoundError
 from ..frames import METRIC_COLUMNS, RUN_PROPS, concat, metric_dataframe, pandas, run_row
 from .catalog import load_entries, scan
 from .evaluate import RunView
+from .limits import timed
 from .validate import CompiledQuery, compile_query
 
 if TYPE_CHECKING:
@@ -41,12 +42,16 @@ class QueryReportMode(enum.Enum):
     PROGRESS_TUPLE = 2
 
 
+@timed
 def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
-               fields: Iterable[tuple[str, ...]] | None = None, paginated: bool = False,
+               fields: Iterable[tuple[str, ...]] | None = None,
+               timeout: float | None = None, paginated: bool = False,
                offset: str | None = None,
                report_mode: QueryReportMode | int = QueryReportMode.PROGRESS_BAR
                ) -> RunCollection:
     """Return the runs whose catalog entry matches the AimQL expression ``q``.
+
+    With ``timeout`` (seconds), evaluating the query for longer raises QueryError.
 
     Damaged runs are skipped with one warning unless ``skip_corrupted`` is False (listings
     show them as ``corrupted``). With ``fields`` (entry paths such as ``("props", "name")``)
@@ -70,11 +75,14 @@ def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
     return RunCollection(matches, mode)
 
 
-def query_metrics(repo: Repo, q: str, *, paginated: bool = False, offset: str | None = None,
+@timed
+def query_metrics(repo: Repo, q: str, *, timeout: float | None = None, paginated: bool = False,
+                  offset: str | None = None,
                   report_mode: QueryReportMode | int = QueryReportMode.PROGRESS_BAR
                   ) -> MetricCollection:
     """Return the metrics (sequence, run) that match the AimQL expression ``q``.
 
+    With ``timeout`` (seconds), evaluating the query for longer raises QueryError.
     ``paginated``, ``offset`` and ``report_mode`` work as for :func:`query_runs`.
     """
     mode = QueryReportMode(report_mode)
