@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from aim_core import Repo, Run
 from aim_core.integrations.lightning import AimLogger
+from aim_core.storage import flusher
 
 # How Lightning's raw keys must be stored: (name, context).
 EXPECTED_NAMES = {
@@ -474,6 +475,8 @@ def test_without_a_repo_the_runs_go_to_save_dir(tmp_path, monkeypatch):
     assert Repo(str(tmp_path)).list_all_runs() == [again.version]
 
 
+@pytest.mark.xfail(not hasattr(flusher, "ensure_flusher"), strict=True,
+                   reason="needs the storage engine whose threads end with the last run (issue 11)")
 def test_fit_and_test_leave_no_thread_and_write_only_the_repo_and_root_dir(tmp_path,
                                                                            monkeypatch):
     monkeypatch.delenv("AIM_CORE_REPO", raising=False)
