@@ -502,3 +502,41 @@ def test_fit_and_test_leave_no_thread_and_write_only_the_repo_and_root_dir(tmp_p
                                for p in checkpoints)
     run = _only_run(repo)
     assert run.status == "finished" and ("loss", (("subset", "test"),)) in _sequences(run)
+
+
+class ThreeBatchModel(TinyModel):
+    """Three training batches per epoch, so epoch e covers steps 3e..3e+2."""
+
+    def __init__(self, data_seed: int) -> None:
+        super().__init__()
+        self.data_seed = data_seed
+
+    def train_dataloader(self):
+        x = torch.randn(12, 4, generator=torch.Generator().manual_seed(self.data_seed))
+        return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
+
+
+@pytest.mark.xfail(not hasattr(flusher, "ensure_flusher"), strict=True,
+                   reason="needs the storage engine that keeps one point per step (issue 11)")
+def test_a_resumed_training_that_relogs_steps_shows_each_step_once(repo_dir, tmp_path):
+    first = AimLogger(experiment="resume")
+    keep = ModelCheckpoint(save_top_k=-1, every_n_epochs=1, filename="{epoch}")
+    _trainer(first, tmp_path, max_epochs=4, limit_train_batches=3, limit_val_batches=0,
+             enable_checkpointing=True, callbacks=[keep]).fit(ThreeBatchModel(data_seed=1))
+    before = _only_run(repo_dir).get_metric("loss", {"subset": "train"}).values.tolist()
+    checkpoint = next(tmp_path.rglob("epoch=1.ckpt"))  # after steps 0-5
+
+    again = AimLogger(run_hash=first.version)
+    csv = RecordingCSVLogger(tmp_path / "csv")
+    trainer = _trainer([again, csv], tmp_path, max_epochs=4, limit_train_batches=3,
+                       limit_val_batches=0)
+    trainer.fit(ThreeBatchModel(data_seed=2), ckpt_path=str(checkpoint))  # other losses
+    relogged = {step: m["train_loss"] for step, m in csv.calls if "train_loss" in m}
+    assert sorted(relogged) == list(range(6, 12))
+
+    loss = _only_run(repo_dir).get_metric("loss", {"subset": "train"})
+    assert loss.steps.tolist() == list(range(12))  # steps 6-11 once each, not twice
+    assert loss.values.tolist()[:6] == before[:6]
+    assert loss.values.tolist()[6:] == pytest.approx([relogged[s] for s in range(6, 12)])
+    assert loss.values.tolist()[6:] != pytest.approx(before[6:])  # the re-logged values won
+    assert loss.count == 12 and loss.last_step == 11
