@@ -24,11 +24,6 @@ from transformers import (  # noqa: E402
 
 from aim_core import Repo, Run  # noqa: E402
 from aim_core.integrations.huggingface import AimCallback  # noqa: E402
-from aim_core.storage import flusher  # noqa: E402
-
-# Re-tracking a step replaces its point, as in Aim (issue 11), with the storage engine that
-# came with it (it also added ensure_flusher); drop this switch once that engine is merged.
-ONE_POINT_PER_STEP = hasattr(flusher, "ensure_flusher")
 
 EVAL_SPEED = {"runtime", "samples_per_second", "steps_per_second"}
 
@@ -179,8 +174,7 @@ def test_training_then_evaluate_and_predict_make_one_run(
     assert run.hash == callback.run_hash and not run.active
     metrics = metrics_of(run)
     eval_loss = metrics[key("loss", subset="eval")]
-    # evaluate() at step 20 tracks eval/loss at step 20 again: it replaces the in-training one
-    assert eval_loss.steps.tolist() == ([10, 20] if ONE_POINT_PER_STEP else [10, 20, 20])
+    assert eval_loss.steps.tolist() == [10, 20]  # evaluated again at step 20: the last wins
     assert eval_loss.values[-1] == pytest.approx(result["eval_loss"])
     assert {key(n, subset="test") for n in {"loss"} | EVAL_SPEED} <= set(metrics)
     assert metrics[key("loss", subset="test")].steps.tolist() == [20]

@@ -16,11 +16,6 @@ import pytest  # noqa: E402
 
 from aim_core import Repo, Run  # noqa: E402
 from aim_core.integrations.keras import AimCallback  # noqa: E402
-from aim_core.storage import flusher  # noqa: E402
-
-# Re-tracking a step replaces its point, as in Aim (issue 11), with the storage engine that
-# came with it (it also added ensure_flusher); drop this switch once that engine is merged.
-ONE_POINT_PER_STEP = hasattr(flusher, "ensure_flusher")
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCHES = 3  # 64 samples, 25% validation, batch 16 -> 3 train batches per epoch
@@ -169,10 +164,10 @@ def test_evaluate_after_fit_adds_test_points_only(repo_path, data, model):
     )
     run = stored(repo_path, callback)
     test_loss = run.get_metric("loss", TEST)
-    kept = results[-1:] if ONE_POINT_PER_STEP else results  # both at the same optimizer step
-    np.testing.assert_allclose(test_loss.values, [r["loss"] for r in kept], rtol=1e-6)
-    assert test_loss.steps.tolist() == [2 * BATCHES] * len(kept)
-    assert run.get_metric("mae", TEST).values.size == len(kept)
+    # both evaluations happen at the same optimizer step: the last one is what is kept
+    np.testing.assert_allclose(test_loss.values, [results[-1]["loss"]], rtol=1e-6)
+    assert test_loss.steps.tolist() == [2 * BATCHES]
+    assert run.get_metric("mae", TEST).values.size == 1
     assert run.get_metric("loss", VAL).values.size == 2  # not counted twice
     assert run.get_metric("loss", TRAIN).values.size == 2
     assert not run.active and len(list(Repo(repo_path).iter_runs())) == 1

@@ -21,7 +21,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from aim_core import Repo, Run
 from aim_core.integrations.lightning import AimLogger
-from aim_core.storage import flusher
 
 # How Lightning's raw keys must be stored: (name, context).
 EXPECTED_NAMES = {
@@ -475,8 +474,6 @@ def test_without_a_repo_the_runs_go_to_save_dir(tmp_path, monkeypatch):
     assert Repo(str(tmp_path)).list_all_runs() == [again.version]
 
 
-@pytest.mark.xfail(not hasattr(flusher, "ensure_flusher"), strict=True,
-                   reason="needs the storage engine whose threads end with the last run (issue 11)")
 def test_fit_and_test_leave_no_thread_and_write_only_the_repo_and_root_dir(tmp_path,
                                                                            monkeypatch):
     monkeypatch.delenv("AIM_CORE_REPO", raising=False)
@@ -516,8 +513,6 @@ class ThreeBatchModel(TinyModel):
         return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
 
 
-@pytest.mark.xfail(not hasattr(flusher, "ensure_flusher"), strict=True,
-                   reason="needs the storage engine that keeps one point per step (issue 11)")
 def test_a_resumed_training_that_relogs_steps_shows_each_step_once(repo_dir, tmp_path):
     first = AimLogger(experiment="resume")
     keep = ModelCheckpoint(save_top_k=-1, every_n_epochs=1, filename="{epoch}")
