@@ -535,3 +535,26 @@ def test_a_resumed_training_that_relogs_steps_shows_each_step_once(repo_dir, tmp
     assert loss.values.tolist()[6:] == pytest.approx([relogged[s] for s in range(6, 12)])
     assert loss.values.tolist()[6:] != pytest.approx(before[6:])  # the re-logged values won
     assert loss.count == 12 and loss.last_step == 11
+
+
+def test_a_logger_never_finalized_leaves_only_threads_lightning_can_stop(repo_dir, tmp_path):
+    before = set(threading.enumerate())
+    logger = AimLogger(experiment="left-open")
+    _ = logger.experiment
+    logger.log_metrics({"a": 1.0}, step=0)
+    logger.save()
+    trainer = pickle.loads(pickle.dumps(_trainer(logger, tmp_path)))
+    trainer.logger.log_metrics({"acc": 1.0}, step=1)
+    # what Lightning's test conftest does with the threads a test leaves behind
+    for thread in set(threading.enumerate()) - before:
+        stop = getattr(thread, "stop", None) or getattr(thread, "exit", None)
+        assert thread.daemon and callable(stop), f"Lightning would call this a zombie: {thread}"
+        stop()
+        assert not thread.is_alive()
+    stored = Repo(str(repo_dir)).get_run(logger.version)
+    assert stored.get_metric("acc").values.tolist() == [1.0]  # flushed by stop()
+    logger.log_metrics({"a": 2.0}, step=2)
+    logger.finalize("success")
+    trainer.logger.finalize("success")  # the unpickled copy shares the run
+    stored = _only_run(repo_dir)
+    assert stored.get_metric("a").values.tolist() == [1.0, 2.0] and stored.status == "finished"
