@@ -259,11 +259,7 @@ class Run:
 
     def get(self, key: Any, default: Any = None, strict: bool = True,
             resolve_objects: bool = False) -> Any:
-        """Return the param at ``key`` (``...`` = all), or ``default`` when it is missing.
-
-        ``strict`` and ``resolve_objects`` are accepted for Aim compatibility: params are
-        plain JSON values here, so there is nothing to resolve.
-        """
+        """The param at ``key`` (``...`` = all), else ``default``; Aim's flags change nothing."""
         try:
             return self[key]
         except KeyError:
@@ -302,11 +298,8 @@ class Run:
         writer.mark_dirty()
 
     def _edit_stored_props(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """Change a property of a read-only run: take its lock briefly, as Aim allows.
-
-        RunLockedError when another process writes the run; a run open in this process
-        gets the change through its writer. How the run ended is kept.
-        """
+        """Edit a read-only run's props through a brief writer, as Aim allows (RunLockedError
+        while another process writes it); how the run ended is kept."""
         editor = Run(self.hash, repo=self.repo, system_tracking_interval=None,
                      log_system_params=False, capture_terminal_logs=False)
         writer = editor._writer
@@ -506,5 +499,4 @@ def _with_tag(props: dict[str, Any], tag: str) -> list[str]:
 
 
 def _as_str(value: Any, path: str) -> str:
-    """``Run.set(..., strict=False)``: what JSON cannot hold is stored as its str()."""
-    return str(value)
+    return str(value)  # Run.set(..., strict=False): what JSON cannot hold
