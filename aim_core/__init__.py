@@ -1,9 +1,21 @@
 """aim-core: a small, fast experiment tracker with Aim's SDK."""
 
+from typing import Any
+
 from .objects import Audio, Distribution, Figure, Image, Text
 from .repo import Repo
 from .run import Run
 from .sequence import Metric
 
-__all__ = ["Audio", "Distribution", "Figure", "Image", "Metric", "Repo", "Run", "Text"]
+__all__ = ["Audio", "Distribution", "Figure", "Image", "Metric", "QueryReportMode", "Repo", "Run",
+           "Text"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``QueryReportMode`` loads the query package only when asked for."""
+    if name == "QueryReportMode":
+        from .query.results import QueryReportMode
+
+        return QueryReportMode
+    raise AttributeError(f"module 'aim_core' has no attribute {name!r}")

@@ -61,7 +61,7 @@ class ObjectElement:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        if "kind" in cls.__dict__ and cls.kind:  # a subclass of Text is not the text type
             ObjectElement._registry[cls.kind] = cls
 
     def _init_source(self, source: Any) -> None:

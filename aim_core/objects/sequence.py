@@ -36,7 +36,7 @@ class ObjectSequence:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        if "kind" in cls.__dict__ and cls.kind:  # a subclass of Text is not the text type
             ObjectSequence._registry[cls.kind] = cls
 
     def __init__(self, run: Run | None, name: str, context: dict[str, Any],
