@@ -56,8 +56,8 @@ class Audio(ObjectElement):
     def _restore(self) -> None:
         self._caption = self._meta.get("caption", "")
 
-    def _encode(self) -> Encoded:
-        fmt, source = self._source
+    def _encode(self, source: Any) -> Encoded:
+        fmt, source = source
         meta: dict[str, Any] = {"caption": self._caption, "format": fmt}
         if isinstance(source, tuple):
             samples, rate = source

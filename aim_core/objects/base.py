@@ -69,17 +69,26 @@ class ObjectElement:
 
     # -- the storage side ------------------------------------------------------------------
     def to_storage(self) -> Encoded:
-        """Return ``(metadata, payload bytes)``, encoding the kept copy the first time."""
-        if self._meta is None:
-            with ObjectElement._lock:  # the flusher and a reader may ask at the same time
+        """Return ``(metadata, payload bytes)``, encoding the kept copy the first time.
+
+        Safe from several threads at once (the flusher's encoders, a reader): each encodes
+        the copy it read; the first to finish publishes, payload before metadata.
+        """
+        meta = self._meta
+        if meta is None:
+            source = self._source
+            if source is None:  # another thread published meanwhile
+                return self._meta, self._payload.load()
+            meta, data = self._encode(source)
+            with ObjectElement._lock:
                 if self._meta is None:
-                    meta, data = self._encode()
                     self._payload = Payload.of(data)
                     self._meta = meta
                     self._source = None  # the encoded bytes replace the (larger) copy
         return self._meta, self._payload.load()
 
-    def _encode(self) -> Encoded:
+    def _encode(self, source: Any) -> Encoded:
+        """Turn the kept copy ``source`` into ``(metadata, payload bytes)``."""
         raise NotImplementedError
 
     @property

@@ -58,8 +58,8 @@ class Distribution(ObjectElement):
         """A distribution from samples, binned into ``bin_count`` even bins."""
         return cls(samples=samples, bin_count=bin_count)
 
-    def _encode(self) -> Encoded:
-        counts, lo, hi, skipped = self._source
+    def _encode(self, source: Any) -> Encoded:
+        counts, lo, hi, skipped = source
         meta = {"bin_count": len(counts), "range": [lo, hi]}
         if skipped:
             meta["non_finite"] = skipped

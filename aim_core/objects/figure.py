@@ -34,9 +34,9 @@ class Figure(ObjectElement):
                             f"{type(obj).__name__}.")
         self._init_source(source)
 
-    def _encode(self) -> Encoded:
+    def _encode(self, source: Any) -> Encoded:
         return {"source": "plotly", "format": "raw_json", "version": _plotly_version()}, \
-            _to_json(self._source).encode("utf-8")
+            _to_json(source).encode("utf-8")
 
     @property
     def data(self) -> str:

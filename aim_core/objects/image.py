@@ -65,11 +65,11 @@ class Image(ObjectElement):
         self._params = (self._meta.get("format"), 90, False)
 
     # -- encoding (flusher thread) ---------------------------------------------------------
-    def _encode(self) -> Encoded:
+    def _encode(self, source: Any) -> Encoded:
         from PIL import Image as PILImage
 
         fmt, quality, optimize = self._params
-        kind, data, src_format = self._source
+        kind, data, src_format = source
         if kind == "file":
             pil = PILImage.open(io.BytesIO(data))
             fmt = fmt or normalize_format(pil.format) or DEFAULT_FORMAT

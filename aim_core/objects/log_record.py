@@ -31,8 +31,8 @@ class LogRecord(ObjectElement):
             meta["extra_args"] = dict(kwargs)
         self._init_source(meta)
 
-    def _encode(self) -> Encoded:
-        meta = dict(self._source)
+    def _encode(self, source: Any) -> Encoded:
+        meta = dict(source)
         if "extra_args" in meta:
             meta["extra_args"] = _plain(meta["extra_args"])
         return meta, b""

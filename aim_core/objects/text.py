@@ -18,8 +18,8 @@ class Text(ObjectElement):
             raise TypeError(f"Text needs a str, got {type(text).__name__}.")
         self._init_source(text)  # str is immutable: no copy needed
 
-    def _encode(self) -> Encoded:
-        return {}, self._source.encode("utf-8", "surrogatepass")
+    def _encode(self, source: Any) -> Encoded:
+        return {}, source.encode("utf-8", "surrogatepass")
 
     @property
     def data(self) -> str:

@@ -17,8 +17,10 @@ metadata, and reading metadata never touches a payload. A payload above
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
+import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -266,6 +268,27 @@ def encode_value(value: Any) -> tuple[bool, list[tuple[dict[str, Any], bytes]]]:
     if isinstance(encoded[0], bool):
         return encoded
     return False, [encoded]
+
+
+def encode_in_parallel(values: list[Any], workers: int,
+                       encode: Callable[[Any], Any] = encode_value) -> None:
+    """Encode ``values`` on ``workers`` threads first (elements keep what they encode; zlib
+    and numpy release the GIL); errors are left for the caller's own pass to report. The
+    threads end before this returns."""
+    if workers < 2:
+        return
+
+    def encode_all(part: list[Any]) -> None:
+        for value in part:
+            with contextlib.suppress(Exception):  # reported, once, by the caller's pass
+                encode(value)
+
+    threads = [threading.Thread(target=encode_all, args=(values[i::workers],),
+                                name="aim-core-encoder", daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def build_stored_points(points: list[tuple[Any, Any, float, float]], blocks: PayloadBlocks,

@@ -11,6 +11,7 @@ that ``BlobStore.rebuild`` removes).
 
 from __future__ import annotations
 
+import os
 import uuid
 import warnings
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from .object_chunks import (
     build_stored_points,
     concat_object_columns,
     decode_object_chunk,
+    encode_in_parallel,
     encode_object_chunk,
     object_summary,
 )
@@ -29,6 +31,8 @@ from .run_file import chunk_key
 from .sequence_state import ChunkLayout, SequenceState
 
 OBJECT_CHUNK_POINTS = 4096  # points per object chunk: metadata only, so chunks stay small
+PARALLEL_AT = 64  # a flush of this many points encodes them on several threads
+ENCODERS = min(4, os.cpu_count() or 1)
 PAYLOAD_PREFIX = "payload/"
 
 Prepared = tuple[ChunkLayout, dict[str, Any], list[tuple[str, Any]]]
@@ -45,6 +49,8 @@ def prepare_object_points(seq: SequenceState, points: list, get: Callable[[str],
 
     ``get(key)`` reads a stored value of the run file (the sequence's older chunks).
     """
+    if len(points) >= PARALLEL_AT:
+        encode_in_parallel([p[1] for p in points], ENCODERS)
     token = uuid.uuid4().hex[:12]
     blocks = PayloadBlocks(lambda i: payload_key(seq.seq_id, token, i),
                            lambda data: blobs.put(run_hash, data))

@@ -103,7 +103,7 @@ def test_large_payloads_go_to_blob_files(tmp_path):
 
 def test_a_failing_element_is_dropped_and_the_others_kept():
     class Broken(Text):
-        def _encode(self):
+        def _encode(self, source):
             raise RuntimeError("cannot encode")
 
     errors = []

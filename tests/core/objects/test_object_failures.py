@@ -133,7 +133,7 @@ def test_close_reports_elements_it_could_not_write(repo_path):
 class Unencodable(Text):
     """A Text whose encoding fails on the flusher (as a broken figure or image would)."""
 
-    def _encode(self):
+    def _encode(self, source):
         raise ValueError("cannot encode this one")
 
 
