@@ -249,3 +249,68 @@ def test_wav_bytes_from_a_file_object_round_trip(repo_path):
     audio = reopened(repo_path, run_hash).get_audio_sequence("clip").values.first()[1]
     assert audio.get().read() == buffer.getvalue()
     assert audio.to_numpy()[1].tolist() == list(range(50))
+
+
+def _matplotlib_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1), dpi=20)
+    ax.plot([0, 1])
+    return fig
+
+
+def _forms(tmp_path):
+    """Every accepted input form of every type: (kind, element, check of what is read)."""
+    from PIL import Image as PILImage
+    torch = pytest.importorskip("torch")
+    go = pytest.importorskip("plotly.graph_objects")
+    png, wav = tmp_path / "a.png", tmp_path / "b.wav"
+    PILImage.fromarray(RGB).save(png)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(np.arange(8, dtype="<i2").tobytes())
+    wav.write_bytes(buffer.getvalue())
+    same = lambda e: np.array_equal(pixels(e), RGB)  # noqa: E731
+    return [
+        ("image", Image(RGB), same), ("image", Image(RGB / 255.0), same),
+        ("image", Image(RGB.astype(bool)), lambda e: pixels(e).max() == 255),
+        ("image", Image(PILImage.fromarray(RGB)), same), ("image", Image(str(png)), same),
+        ("image", Image(png), same), ("image", Image(torch.from_numpy(RGB).permute(2, 0, 1)), same),
+        ("image", Image(_matplotlib_figure()), lambda e: e.size == (20, 20)),
+        ("image", Image(RGB, format="jpeg"), lambda e: e.format == "jpeg"),
+        ("text", Text("t"), lambda e: e.data == "t"),
+        ("distribution", Distribution([1.0, 2.0], bin_count=2),
+         lambda e: e.weights.tolist() == [1.0, 1.0]),
+        ("distribution", Distribution(distribution=torch.ones(4), bin_count=1),
+         lambda e: e.weights.tolist() == [4.0]),
+        ("distribution", Distribution(hist=[3, 4], bin_range=(0, 1)),
+         lambda e: e.ranges.tolist() == [0.0, 0.5, 1.0]),
+        ("audio", Audio(np.arange(8, dtype=np.int16), rate=8000),
+         lambda e: e.to_numpy()[1].tolist() == list(range(8))),
+        ("audio", Audio(buffer.getvalue(), format="wav"), lambda e: e.data == wav.read_bytes()),
+        ("audio", Audio(io.BytesIO(buffer.getvalue()), format="wav"),
+         lambda e: e.data == wav.read_bytes()),
+        ("audio", Audio(str(wav)), lambda e: e.format == "wav"),
+        ("figure", Figure(go.Figure(go.Bar(y=[1]))), lambda e: e.to_dict()["data"][0]["y"] == [1]),
+        ("figure", Figure({"data": [{"type": "bar", "y": [2]}]}),
+         lambda e: list(e.to_plotly_figure().data[0].y) == [2]),
+    ]
+
+
+def test_every_input_form_of_every_type_round_trips_through_a_repo(repo_path, tmp_path):
+    forms = _forms(tmp_path)
+    with Run(repo=repo_path) as run:
+        for i, (kind, element, _) in enumerate(forms):
+            run.track(element, name=f"form-{i}", context={"kind": kind})
+        run_hash = run.hash
+    stored = reopened(repo_path, run_hash)
+    for i, (kind, _, check) in enumerate(forms):
+        seq = stored._object_sequence(kind, f"form-{i}", {"kind": kind})
+        assert seq is not None and seq.count == 1, (i, kind)
+        assert check(seq.values.first()[1]), (i, kind)
