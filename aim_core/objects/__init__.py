@@ -1,33 +1,35 @@
 """Object types tracked as sequences: ``Text``, ``Image``, ``Distribution``, ``Audio``,
 ``Figure`` and ``LogRecord``, and the classes that read their sequences back.
 
-Importing this package imports none of Pillow, torch, plotly or matplotlib: each type
-imports what it needs when it encodes or decodes.
+Each name is imported on first use (``import aim_core`` stays light for metric-only
+training); none of Pillow, torch, plotly or matplotlib is imported until an element needs it.
 """
 
-from .audio import Audio
-from .base import EncodedPoint, ObjectElement, Payload, element_class, encode_point, kind_of
-from .distribution import Distribution
-from .figure import Figure
-from .image import Image
-from .log_record import LOG_RECORDS, LogRecord
-from .sequence import (
-    Audios,
-    Distributions,
-    Figures,
-    Images,
-    LogRecords,
-    ObjectSequence,
-    Texts,
-    sequence_class,
-)
-from .text import Text
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 OBJECT_KINDS = ("text", "image", "distribution", "audio", "figure", "log_record")
 
-__all__ = [
-    "LOG_RECORDS", "OBJECT_KINDS", "Audio", "Audios", "Distribution", "Distributions",
-    "EncodedPoint", "Figure", "Figures", "Image", "Images", "LogRecord", "LogRecords",
-    "ObjectElement", "ObjectSequence", "Payload", "Text", "Texts", "element_class",
-    "encode_point", "kind_of", "sequence_class",
-]
+_WHERE = {
+    "Text": "text", "Image": "image", "Distribution": "distribution", "Audio": "audio",
+    "Figure": "figure", "LogRecord": "log_record", "LOG_RECORDS": "base",
+    "EncodedPoint": "base", "ObjectElement": "base", "Payload": "base",
+    "element_class": "base", "encode_point": "base", "kind_of": "base",
+    "Images": "sequence", "Texts": "sequence", "Distributions": "sequence",
+    "Audios": "sequence", "Figures": "sequence", "LogRecords": "sequence",
+    "ObjectSequence": "sequence", "sequence_class": "sequence",
+}
+
+__all__ = ["LOG_RECORDS", "OBJECT_KINDS", *sorted(k for k in _WHERE if k != "LOG_RECORDS")]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first access."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -12,9 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..storage.object_chunks import encode_value
-
 Encoded = tuple[dict[str, Any], bytes]
+LOG_RECORDS = "__log_records"  # the sequence of run.log_* messages, as Aim names it
 
 
 class Payload:
@@ -156,8 +155,16 @@ def _size_of(value: Any) -> int:
     return 4096  # a PIL image, a figure dict: a rough guess is enough here
 
 
+_MODULES = {"text": "text", "image": "image", "distribution": "distribution",
+            "audio": "audio", "figure": "figure", "log_record": "log_record"}
+
+
 def element_class(kind: str) -> type[ObjectElement]:
     """Return the element class of a sequence kind (``"image"``, ``"text"``, ...)."""
+    if kind not in ObjectElement._registry and kind in _MODULES:
+        import importlib
+
+        importlib.import_module(f"{__package__}.{_MODULES[kind]}")
     try:
         return ObjectElement._registry[kind]
     except KeyError:
@@ -212,6 +219,8 @@ def kind_of(value: Any, name: Any = None) -> str | None:
 
 def encode_point(value: Any) -> tuple[bool, list[Encoded]]:
     """Encode a tracked value: ``(is_list, [(meta, bytes), ...])``. Runs on the flusher."""
+    from ..storage.object_chunks import encode_value
+
     return encode_value(list(value) if isinstance(value, tuple) else value)
 
 

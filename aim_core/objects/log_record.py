@@ -9,8 +9,6 @@ from typing import Any
 
 from .base import Encoded, ObjectElement
 
-LOG_RECORDS = "__log_records"  # the sequence name Aim uses
-
 
 class LogRecord(ObjectElement):
     """A log message with its level, time, caller (file, line) and extra values."""

@@ -7,27 +7,19 @@ sequence's buffer: the flusher encodes it.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..context import canonical_context, context_key
 from ..storage import flusher as registry
-from ..storage.blobs import BlobStore
-from ..storage.object_chunks import (
-    PayloadReader,
-    concat_object_columns,
-    empty_object_columns,
-    object_columns,
-)
-from ..storage.object_reads import live_object_columns, read_object_columns
 from ..storage.run_file import summary_of
 from ..values import to_epoch, to_step
-from .base import kind_of, nbytes_of
-from .log_record import LOG_RECORDS, LogRecord
-from .sequence import ObjectSequence, sequence_class
+from .base import LOG_RECORDS, kind_of, nbytes_of
 
+if TYPE_CHECKING:
+    from ..storage.object_chunks import PayloadReader
+    from .sequence import ObjectSequence
 OBJECT_FLUSH_BYTES = 64 << 20  # a sequence buffering about this much is flushed early
 _KINDS_BY_NAME = {"images": "image", "texts": "text", "distributions": "distribution",
                   "audios": "audio", "figures": "figure", "log_records": "log_record"}
@@ -73,6 +65,8 @@ class RunObjects:
             registry.flusher().wake()
 
     def _log_message(self, level: int, msg: str, **kwargs: Any) -> None:
+        from .log_record import LogRecord
+
         caller = sys._getframe(2)
         record = LogRecord(msg, level, logger_info=(caller.f_code.co_filename, caller.f_lineno),
                            **kwargs)
@@ -80,19 +74,19 @@ class RunObjects:
 
     def log_debug(self, msg: str, **kwargs: Any) -> None:
         """Store a DEBUG message (with ``kwargs`` as extra values) in the run's log records."""
-        self._log_message(logging.DEBUG, msg, **kwargs)
+        self._log_message(10, msg, **kwargs)  # logging.DEBUG
 
     def log_info(self, msg: str, **kwargs: Any) -> None:
         """Store an INFO message in the run's log records."""
-        self._log_message(logging.INFO, msg, **kwargs)
+        self._log_message(20, msg, **kwargs)  # logging.INFO
 
     def log_warning(self, msg: str, **kwargs: Any) -> None:
         """Store a WARNING message in the run's log records."""
-        self._log_message(logging.WARNING, msg, **kwargs)
+        self._log_message(30, msg, **kwargs)  # logging.WARNING
 
     def log_error(self, msg: str, **kwargs: Any) -> None:
         """Store an ERROR message in the run's log records."""
-        self._log_message(logging.ERROR, msg, **kwargs)
+        self._log_message(40, msg, **kwargs)  # logging.ERROR
 
     # -- reading -----------------------------------------------------------------------------
     def get_image_sequence(self, name: str, context: Any = None) -> ObjectSequence | None:
@@ -148,6 +142,8 @@ class RunObjects:
         return self._stored_objects(info)
 
     def _stored_objects(self, info: dict[str, Any]) -> ObjectSequence:
+        from .sequence import sequence_class
+
         name, context = info["name"], info["context"]
         key = context_key(context)
         cls = sequence_class(info["kind"])
@@ -155,6 +151,9 @@ class RunObjects:
                    lambda: (self._read_stored_objects(name, key), self._payload_reader()))
 
     def _read_stored_objects(self, name: str, key: str) -> Any:
+        from ..storage.object_chunks import empty_object_columns
+        from ..storage.object_reads import read_object_columns
+
         if getattr(self, "_file_ids", None) is None:
             self._open_read_only()
         seq_id = self._file_ids.get((name, key))
@@ -163,6 +162,10 @@ class RunObjects:
         return self._with_file(lambda run_file: read_object_columns(run_file, seq_id))
 
     def _live_objects(self, seq: Any) -> ObjectSequence:
+        from ..storage.object_chunks import concat_object_columns, object_columns
+        from ..storage.object_reads import live_object_columns
+        from .sequence import sequence_class
+
         writer = self._writer
         cls = sequence_class(seq.kind)
 
@@ -176,6 +179,9 @@ class RunObjects:
 
     def _payload_reader(self) -> PayloadReader:
         """Reads payloads of this run's stored elements, on whichever thread asks."""
+        from ..storage.blobs import BlobStore
+        from ..storage.object_chunks import PayloadReader
+
         blobs = BlobStore.of_repo(self.repo.root)
         run_hash = self.hash
         return PayloadReader(lambda key: self._with_file(lambda run_file: run_file.get(key)),

@@ -28,13 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AimCoreError, CatalogDamagedError, RunCorruptedError
-from .blobs import BlobStore
 from .catalog import TABLE, VERSION_KEY, Catalog, drop_catalog, entry_text
 from .failures import is_damage
 from .kvfile import RawJSON, connect, table_sql
 from .lock import RunLock, is_locked
-from .object_chunks import blob_shas, referenced_payloads
-from .object_reads import read_object_columns
 from .run_file import fdatasync_path, repair_leftovers, summary_of
 from .run_reader import RunFile, drop_reader
 
@@ -86,6 +83,8 @@ class RunFiles:
             os.rename(self.path(run_hash), self.path(run_hash, ".deleting"))
         self.catalog.delete(run_hash)
         self._remove_files(run_hash)
+        from .blobs import BlobStore  # runs without objects never load it
+
         BlobStore.of_repo(self.root).remove_run(run_hash)  # a blob goes with its last run
 
     def _remove_files(self, run_hash: str) -> None:
@@ -106,6 +105,8 @@ class RunFiles:
             journal.unlink(missing_ok=True)
             try:
                 self._write_copy(run_hash, tmp)
+                from .blobs import BlobStore
+
                 BlobStore.of_repo(self.root).copy_run(run_hash, BlobStore.of_repo(target.root))
                 os.rename(tmp, final)
             except BaseException:
@@ -239,6 +240,8 @@ class RunFiles:
 
     def rebuild_blobs(self) -> dict[str, list]:
         """Restore the blob links the run files reference; drop blobs no run uses."""
+        from .blobs import BlobStore
+
         store = BlobStore.of_repo(self.root)
         if not store.root.is_dir():
             return {}
@@ -251,6 +254,9 @@ class RunFiles:
         return store.rebuild(run_blobs)
 
     def _blob_refs(self, run_hash: str) -> set[str]:
+        from .object_chunks import blob_shas, referenced_payloads
+        from .object_reads import read_object_columns
+
         run_file = RunFile(self.path(run_hash), run_hash)
         try:
             infos = run_file.load_meta()[2]

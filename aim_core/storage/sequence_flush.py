@@ -12,10 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .blobs import BlobStore
 from .chunks import encode_chunk
 from .kvfile import RawJSON
-from .object_flush import prepare_object_points
 from .points import (
     Columns,
     Summary,
@@ -84,6 +82,9 @@ def prepare_objects(seq: SequenceState, points: list, file: RunFileWriter, final
                     ) -> Prepared:
     """The points of an object sequence (text, image, distribution, audio, figure): each
     value's ``to_storage()`` is called here, on the flusher thread, never in ``track``."""
+    from .blobs import BlobStore  # only runs that track objects load these
+    from .object_flush import prepare_object_points
+
     layout, summary, puts = prepare_object_points(
         seq, points, file.kv.get, BlobStore.of_repo(file.path.parent.parent), file.run_hash)
     return _finish(seq, len(points), layout, summary, puts, [])
