@@ -47,3 +47,7 @@ class QueryError(AimCoreError, ValueError):
 
 class StorageError(AimCoreError):
     """Points could not be written; raised only by close() or explicit flush()."""
+
+
+class ConvertError(AimCoreError):
+    """A conversion source cannot be read at all (missing folder, package or store)."""
