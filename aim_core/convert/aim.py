@@ -120,14 +120,18 @@ class AimConverter:
     def _metrics(self, run: Any, entry: dict[str, Any] | None) -> list[SequenceData]:
         stored = stored_sequences(entry)
         sequences: list[SequenceData] = []
-        for metric in run.metrics():
+        # run.metrics() applies Aim's default query, which hides the metrics of archived runs
+        for name, context_obj, _ in run.iter_metrics_info():
+            metric = run.get_metric(name, context_obj)
+            if metric is None:
+                continue
             steps, (values, epochs, times) = metric.data.numpy()
             points = list(zip(steps.tolist(), values.astype(float).tolist(),
                               epochs.astype(float).tolist(), times.astype(float).tolist(),
                               strict=True))
-            context = metric.context.to_dict()
-            old = stored.get((metric.name, context_key(context)))
-            sequences.append((metric.name, context, "metric", new_points(points, old)))
+            context = context_obj.to_dict()
+            old = stored.get((name, context_key(context)))
+            sequences.append((name, context, "metric", new_points(points, old)))
         return sequences
 
     def _count_objects(self, run: Any) -> None:
