@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -74,10 +75,10 @@ def write_aim_runs(path, runs: list[dict], how: str = "close") -> list[str]:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-@pytest.fixture
-def aim_repo(tmp_path):
-    """An Aim repo with two runs (one archived), written through Aim's SDK."""
-    path = tmp_path / "aimrepo"
+@pytest.fixture(scope="module")
+def aim_repo(tmp_path_factory):
+    """An Aim repo with two runs (one archived), written through Aim's SDK; never changed."""
+    path = tmp_path_factory.mktemp("aim") / "aimrepo"
     hashes = write_aim_runs(path, [
         {"experiment": "cls", "name": "baseline",
          "metrics": {"loss": [{"subset": "train"}, [1.0, 0.5, 0.25]],
@@ -153,18 +154,19 @@ def test_converting_twice_adds_nothing(aim_repo, repo):
 
 
 @needs_aim
-def test_a_run_that_was_still_going_gets_its_new_points(aim_repo, repo):
+def test_a_run_that_was_still_going_gets_its_new_points(aim_repo, repo, tmp_path):
     from aim_core.convert.aim import convert_aim
 
-    (live,) = write_aim_runs(aim_repo["path"], [
+    aim_path = shutil.copytree(aim_repo["path"], tmp_path / "aimrepo")
+    (live,) = write_aim_runs(aim_path, [
         {"experiment": "cls", "name": "live", "metrics": {"loss": [{}, [4.0, 3.0]]}}],
         how="kill")
-    first = convert_aim(aim_repo["path"], repo)
+    first = convert_aim(aim_path, repo)
     assert repo.get_run(live).status == "crashed"  # Aim has no end time for it
-    subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(aim_repo["path"]), live],
+    subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(aim_path), live],
                    check=True, timeout=180, capture_output=True)
 
-    second = convert_aim(aim_repo["path"], repo)
+    second = convert_aim(aim_path, repo)
 
     assert first.runs_new == 3
     assert (second.runs_updated, second.runs_unchanged, second.points) == (1, 2, 1)
