@@ -8,6 +8,8 @@ and lists every scalar. MLflow: the same runs and points in a sqlite store (``lo
 Read: ``search_runs`` page by page and ``get_metric_history`` of every metric. Convert:
 ``convert_tensorboard`` / ``convert_mlflow`` into an empty repo; again: the same conversion
 a second time (everything unchanged). Needs the ``[tensorboard]`` and ``[mlflow]`` extras.
+Writing the MLflow store is the slow part (minutes at the default size: MLflow takes at most
+1,000 metrics per ``log_batch``); ``--only tb`` leaves it out.
 """
 
 from __future__ import annotations
