@@ -84,23 +84,27 @@ class Collected:
 
 
 def tag_to_sequence(tag: str, entry: str | None = None) -> tuple[str, dict[str, Any]]:
-    """``a/train/loss`` -> ``("loss", {"subset": "train", "tag": "a"})``; entry folders too."""
+    """``a/train/loss`` -> ``("loss", {"subset": "train", "tag": "a"})``; entry folders too.
+
+    A subset part may also come last (``Loss/train``, as in PyTorch's tutorial): the name is
+    then the part before it.
+    """
     parts = [part for part in tag.split("/") if part] or [tag]
     context: dict[str, Any] = {}
     rest = []
-    for part in parts[:-1]:
-        if part.lower() in SUBSETS and "subset" not in context:
+    for i, part in enumerate(parts):
+        if part.lower() in SUBSETS and "subset" not in context and (i < len(parts) - 1 or rest):
             context["subset"] = SUBSETS[part.lower()]
         else:
             rest.append(part)
-    if rest:
-        context["tag"] = "/".join(rest)
+    if len(rest) > 1:
+        context["tag"] = "/".join(rest[:-1])
     if entry is not None:
         if entry.lower() in SUBSETS and "subset" not in context:
             context["subset"] = SUBSETS[entry.lower()]
         else:
             context["entry"] = entry
-    return parts[-1], context
+    return rest[-1], context
 
 
 def find_run_folders(logdir: Path, flat: bool = False) -> tuple[list[RunFolder], int]:

@@ -45,6 +45,10 @@ def test_tag_names_become_names_and_contexts():
     assert tag_to_sequence("train/loss") == ("loss", {"subset": "train"})
     assert tag_to_sequence("Validation/acc") == ("acc", {"subset": "val"})
     assert tag_to_sequence("model/eval/f1") == ("f1", {"subset": "eval", "tag": "model"})
+    assert tag_to_sequence("Loss/train") == ("Loss", {"subset": "train"})
+    assert tag_to_sequence("a/Loss/test") == ("Loss", {"subset": "test", "tag": "a"})
+    assert tag_to_sequence("train") == ("train", {})
+    assert tag_to_sequence("train/val") == ("val", {"subset": "train"})
     assert tag_to_sequence("epoch_loss", "validation") == ("epoch_loss", {"subset": "val"})
     assert tag_to_sequence("loss", "gpu0") == ("loss", {"entry": "gpu0"})
     assert tag_to_sequence("train/loss", "test") == ("loss", {"subset": "train",
