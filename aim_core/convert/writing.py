@@ -10,12 +10,11 @@ into place); new points go into an existing run through a ``RunWriter`` in one t
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable
 from typing import Any
 
-from ..context import canonical_context
+from ..context import canonical_context, context_key
 from ..errors import RunLockedError
 from ..repo import Repo
 from ..storage import flusher as registry
@@ -94,15 +93,6 @@ def new_points(points: list[Point], stored: dict[str, Any] | None) -> list[Point
 
 def stored_sequences(entry: dict[str, Any] | None) -> dict[tuple[str, str], dict[str, Any]]:
     """The catalog summaries of a run's sequences, by ``(name, context key)``."""
-    from ..context import context_key
-
     if not entry:
         return {}
     return {(s["name"], context_key(s["context"])): s for s in entry.get("sequences", [])}
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """A time that is a finite number, else None."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
