@@ -75,3 +75,7 @@ class DiskFullError(StorageError):
 
 class ConvertError(AimCoreError):
     """A conversion source cannot be read at all (missing folder, package or store)."""
+
+
+class BlobMissingError(AimCoreError):
+    """A stored element's payload file is gone or incomplete."""
