@@ -5,10 +5,14 @@ dependencies, so it usually lives in a venv of its own: install aim-core there).
 keeps its Aim hash, name, experiment, tags, description, archived flag, params, creation and
 end time, and its metrics with steps, epochs, timestamps and contexts. Converting again
 skips runs that ended before and adds only new points to runs that were still going.
+Object sequences (images, texts, distributions, audios, figures) keep their steps, epochs and
+times; images keep their encoded bytes.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -98,8 +102,7 @@ class AimConverter:
             return
         source = {"kind": SOURCE, "id": aim_hash, "repo": str(self.aim_repo.path),
                   "end_time": end_time}
-        sequences = self._metrics(run, entry)
-        self._count_objects(run)
+        sequences = self._metrics(run, entry) + self._objects(run, entry)
         props = finished_props(
             run.name or f"Run: {aim_hash}", run.experiment or "default", run.creation_time,
             end_time, "finished" if end_time is not None else "crashed", source,
@@ -134,10 +137,58 @@ class AimConverter:
             sequences.append((name, context, "metric", new_points(points, old)))
         return sequences
 
-    def _count_objects(self, run: Any) -> None:
-        for kind, dtypes in OBJECT_KINDS.items():
-            count = sum(1 for _ in run.iter_sequence_info_by_type(dtypes))
-            self.report.skip(f"Aim {kind} sequences (aim-core has no such type yet)", count)
+    def _objects(self, run: Any, entry: dict[str, Any] | None) -> list[SequenceData]:
+        from aim.storage.context import Context
+
+        stored = stored_sequences(entry)
+        sequences: list[SequenceData] = []
+        for plural, dtypes in OBJECT_KINDS.items():
+            kind = plural.removesuffix("s")
+            for name, context, _ in run.iter_sequence_info_by_type(dtypes):
+                seq = getattr(run, f"get_{kind}_sequence")(name, Context(context.to_dict()))
+                if seq is None:
+                    continue
+                points = [(int(step), aim_element(kind, value), math.nan if epoch is None
+                           else float(epoch), float(timestamp))
+                          for step, (value, epoch, timestamp) in seq.data.items()]
+                context_dict = context.to_dict()
+                old = stored.get((name, context_key(context_dict)))
+                sequences.append((name, context_dict, kind, new_points(points, old)))
+        return sequences
+
+
+def aim_element(kind: str, value: Any) -> Any:
+    """An Aim object (or a list of them) as aim-core's element of the same kind."""
+    from ..objects import EncodedPoint
+
+    if isinstance(value, list):
+        if kind == "image":
+            return EncodedPoint("image", True, [_image(v) for v in value])
+        return [aim_element(kind, v) for v in value]
+    if kind == "image":
+        return EncodedPoint("image", False, [_image(value)])
+    from .. import objects
+
+    if kind == "text":
+        return objects.Text(value.data)
+    if kind == "distribution":
+        return objects.Distribution(hist=value.weights, bin_range=value.range)
+    if kind == "audio":
+        return objects.Audio(bytes(value.storage["data"].load()),
+                             format=value.storage["format"], caption=value.storage["caption"])
+    return objects.Figure(json.loads(value.data))
+
+
+def _image(image: Any) -> tuple[dict[str, Any], bytes]:
+    """An Aim image's metadata and its encoded bytes, kept as they are."""
+    storage = image.storage
+    try:
+        mode = storage["mode"]
+    except KeyError:  # images written by old Aim versions
+        mode = "RGB"
+    meta = {"caption": storage["caption"], "format": str(storage["format"]).lower(),
+            "width": storage["width"], "height": storage["height"], "mode": mode}
+    return meta, bytes(storage["data"].load())
 
 
 def aim_params(run: Any) -> dict[str, Any]:

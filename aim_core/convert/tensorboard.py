@@ -6,8 +6,10 @@ subfolders belong to it with context ``{"entry": subfolder}`` (Keras writes ``tr
 make LOGDIR a run. With ``flat`` every folder holding event files is a run of its own.
 
 Files are read with TensorBoard's ``EventAccumulator`` (store-everything size guidance, no
-TensorFlow). A run remembers per file its size and how many events of each tag it took, so
-converting again reads only files that grew and adds only the events past that count.
+TensorFlow). Scalars become metrics; histograms Distributions (re-binned into 64 even bins);
+images Images (their PNG/JPEG bytes kept); text Text; audio Audio. A run remembers per file
+its size and how many events of each tag it took, so converting again reads only files that
+grew and adds only the events past that count.
 """
 
 from __future__ import annotations
@@ -29,14 +31,10 @@ from .report import ConvertReport, ProgressFactory, convert_each, progress_bar
 from .writing import Point, append_run, finished_props, write_run
 
 SOURCE = "tensorboard"
-READER_VERSION = 1  # files read by an older reader are read again (they may hold more kinds)
+READER_VERSION = 2  # files read by an older reader are read again (they may hold more kinds)
 SUBSETS = {"train": "train", "training": "train", "val": "val", "validation": "val",
            "valid": "val", "test": "test", "eval": "eval"}
-NOT_CONVERTED = {
-    "histograms": "TensorBoard histograms (aim-core has no Distribution type yet)",
-    "images": "TensorBoard images (aim-core has no Image type yet)",
-    "audio": "TensorBoard audio (aim-core has no Audio type yet)",
-}
+OBJECT_TAGS = {"histograms": "distribution", "images": "image", "audio": "audio"}
 _RECORD_OVERHEAD = 16  # length (8), length CRC (4), data CRC (4)
 
 
@@ -62,25 +60,30 @@ class RunFolder:
 class Collected:
     """What the new events of one run folder add up to."""
 
-    sequences: dict[str, tuple[str, dict[str, Any], list[Point]]] = field(default_factory=dict)
+    sequences: dict[str, tuple[str, dict[str, Any], str, list[Point]]] = field(
+        default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
     first_time: float = math.inf
     last_time: float = -math.inf
 
-    def add(self, name: str, context: dict[str, Any], points: list[Point]) -> None:
-        """Append points to sequence ``(name, context)``."""
+    def add(self, name: str, context: dict[str, Any], points: list[Point],
+            kind: str = "metric") -> bool:
+        """Append points to sequence ``(name, context)``; False if it holds another kind."""
         if not points:
-            return
+            return True
         key = f"{name}\0{context_key(context)}"
         if key not in self.sequences:
-            self.sequences[key] = (name, context, [])
-        self.sequences[key][2].extend(points)
+            self.sequences[key] = (name, context, kind, [])
+        if self.sequences[key][2] != kind:
+            return False
+        self.sequences[key][3].extend(points)
         self.first_time = min(self.first_time, min(p[3] for p in points))
         self.last_time = max(self.last_time, max(p[3] for p in points))
+        return True
 
     def point_count(self) -> int:
         """How many points were collected."""
-        return sum(len(points) for _, _, points in self.sequences.values())
+        return sum(len(points) for *_, points in self.sequences.values())
 
 
 def tag_to_sequence(tag: str, entry: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -173,8 +176,7 @@ class TensorBoardConverter:
 
     def _write(self, folder: RunFolder, run_hash: str, entry: dict[str, Any] | None,
                source: dict[str, Any], collected: Collected) -> None:
-        sequences = [(name, ctx, "metric", pts) for name, ctx, pts in
-                     collected.sequences.values()]
+        sequences = list(collected.sequences.values())
         params = dict((entry or {}).get("params", {}))
         if collected.hparams:
             params["hparams"] = {**params.get("hparams", {}), **collected.hparams}
@@ -226,14 +228,19 @@ class TensorBoardConverter:
             key = f"scalars/{tag}"
             new = events[done.get(key, 0):]
             name, context = tag_to_sequence(tag, entry)
-            collected.add(name, context, [(e.step, float(e.value), math.nan, e.wall_time)
-                                          for e in new])
+            self._add(collected, tag, entry, "metric",
+                      [(e.step, float(e.value), math.nan, e.wall_time) for e in new])
             read[key] = len(events)
         for tag in tags.get("tensors", []):
             self._collect_tensor(acc, tag, entry, done, read, collected)
-        for kind, reason in NOT_CONVERTED.items():
-            for tag in tags.get(kind, []):
-                self.report.skip(reason, len(getattr(acc, _GETTERS[kind])(tag)))
+        for group, kind in OBJECT_TAGS.items():
+            for tag in tags.get(group, []):
+                events = getattr(acc, _GETTERS[group])(tag)
+                key = f"{group}/{tag}"
+                new = events[done.get(key, 0):]
+                self._add(collected, tag, entry, kind, [
+                    (e.step, ELEMENTS[kind](e), math.nan, e.wall_time) for e in new])
+                read[key] = len(events)
         if tags.get("graph") or tags.get("meta_graph"):
             self.report.skip("TensorBoard graphs (not converted)")
         collected.hparams.update(session_hparams(acc))
@@ -243,7 +250,7 @@ class TensorBoardConverter:
                         read: dict[str, int], collected: Collected) -> None:
         plugin = acc.SummaryMetadata(tag).plugin_data.plugin_name
         events = acc.Tensors(tag)
-        if plugin != "scalars":
+        if plugin not in ("scalars", "text"):
             self.report.skip(f"TensorBoard {plugin or 'tensor'} summaries (not converted)",
                              len(events))
             return
@@ -251,11 +258,96 @@ class TensorBoardConverter:
 
         key = f"tensors/{tag}"
         new = events[done.get(key, 0):]
-        name, context = tag_to_sequence(tag, entry)
-        collected.add(name, context, [
-            (e.step, float(tensor_util.make_ndarray(e.tensor_proto).item()), math.nan,
-             e.wall_time) for e in new])
+        arrays = [(e, tensor_util.make_ndarray(e.tensor_proto)) for e in new]
+        if plugin == "scalars":
+            points = [(e.step, float(a.item()), math.nan, e.wall_time) for e, a in arrays]
+        else:
+            points = [(e.step, text_element(a), math.nan, e.wall_time) for e, a in arrays]
+        name = tag.removesuffix("/text_summary") if plugin == "text" else tag
+        self._add(collected, name, entry, "metric" if plugin == "scalars" else "text", points)
         read[key] = len(events)
+
+    def _add(self, collected: Collected, tag: str, entry: str | None, kind: str,
+             points: list[Point]) -> None:
+        name, context = tag_to_sequence(tag, entry)
+        if not collected.add(name, context, points, kind):
+            self.report.skip(f"TensorBoard {kind} points whose tag is already used by another "
+                             "kind", len(points))
+
+
+def text_element(array: Any) -> Any:
+    """A text summary (a string, or a table of strings, as TensorBoard shows it) as Text."""
+    from ..objects import Text
+
+    cells = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
+             for c in array.reshape(-1).tolist()]
+    if array.ndim <= 1:
+        return Text("\n".join(cells))
+    width = array.shape[-1]
+    rows = [" | ".join(cells[i:i + width]) for i in range(0, len(cells), width)]
+    return Text("\n".join(rows))
+
+
+def distribution_element(event: Any) -> Any:
+    """A TensorBoard histogram (uneven buckets) as a Distribution of even bins."""
+    from ..objects import Distribution
+
+    histo = event.histogram_value
+    counts, bin_range = even_histogram(list(histo.bucket_limit), list(histo.bucket),
+                                       histo.min, histo.max)
+    return Distribution(hist=counts, bin_range=bin_range)
+
+
+def even_histogram(limits: list[float], counts: list[float], lo: float, hi: float,
+                   bins: int = 64) -> tuple[Any, tuple[float, float]]:
+    """Buckets with right edges ``limits`` spread evenly over ``bins`` bins in [lo, hi]."""
+    import numpy as np
+
+    limits_a, counts_a = np.asarray(limits, float), np.asarray(counts, float)
+    if not hi > lo:
+        return np.array([counts_a.sum()]), (lo, hi)
+    left = np.clip(np.concatenate([[-np.inf], limits_a[:-1]]), lo, hi)
+    right = np.clip(limits_a, lo, hi)
+    edges = np.linspace(lo, hi, bins + 1)
+    out = np.zeros(bins)
+    for start, end, count in zip(left, right, counts_a, strict=True):
+        if not count:
+            continue
+        if end <= start:  # all of the bucket sits on one value
+            out[min(int(np.searchsorted(edges, start, side="right")) - 1, bins - 1)] += count
+            continue
+        overlap = np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], start), 0, None)
+        out += count * overlap / (end - start)
+    return out, (lo, hi)
+
+
+def image_element(event: Any) -> Any:
+    """A TensorBoard image (already PNG or JPEG) as an Image, its bytes kept as they are."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from ..objects import EncodedPoint
+
+    data = event.encoded_image_string
+    with PILImage.open(io.BytesIO(data)) as pil:
+        fmt, mode, (width, height) = (pil.format or "png").lower(), pil.mode, pil.size
+    meta = {"caption": "", "format": "jpeg" if fmt == "jpg" else fmt, "width": width,
+            "height": height, "mode": mode}
+    return EncodedPoint("image", False, [(meta, bytes(data))])
+
+
+def audio_element(event: Any) -> Any:
+    """A TensorBoard audio clip (WAV bytes) as an Audio."""
+    from ..objects import Audio
+
+    fmt = (event.content_type or "audio/wav").split("/")[-1].replace("x-", "")
+    return Audio(bytes(event.encoded_audio_string), format=fmt or "wav",
+                 rate=event.sample_rate or None)
+
+
+ELEMENTS = {"distribution": distribution_element, "image": image_element,
+            "audio": audio_element}
 
 
 def require_tensorboard() -> Any:

@@ -47,6 +47,17 @@ AIM_SCRIPT = textwrap.dedent("""
             for step, value in enumerate(values):
                 run.track(value, name=metric, step=step * 10, epoch=step // 2,
                           context=context)
+        if spec.get("objects"):
+            import numpy as np
+            for step in range(2):
+                run.track(aim.Text(f"sample {step}"), name="predictions", step=step, epoch=0,
+                          context={"subset": "val"})
+                run.track(aim.Distribution(hist=np.arange(4.0) + step, bin_range=(0, 8)),
+                          name="weights", step=step)
+                pixels = np.zeros((4, 6, 3), dtype=np.uint8)
+                pixels[1, 2] = [255, step, 0]
+                run.track([aim.Image(pixels, caption="a"), aim.Image(pixels.T.copy().T)],
+                          name="samples", step=step * 3)
         hashes.append(run.hash)
         if how == "kill":
             print(json.dumps(hashes), flush=True)
@@ -80,7 +91,7 @@ def aim_repo(tmp_path_factory):
     """An Aim repo with two runs (one archived), written through Aim's SDK; never changed."""
     path = tmp_path_factory.mktemp("aim") / "aimrepo"
     hashes = write_aim_runs(path, [
-        {"experiment": "cls", "name": "baseline",
+        {"experiment": "cls", "name": "baseline", "objects": True,
          "metrics": {"loss": [{"subset": "train"}, [1.0, 0.5, 0.25]],
                      "acc": [{"subset": "val", "fold": 1}, [0.5, 0.75]]}},
         {"experiment": "seg", "name": "bigger", "archived": True,
@@ -113,7 +124,7 @@ def test_every_run_is_converted_with_every_value(aim_repo, repo):
     report = convert_aim(aim_repo["path"], repo)
 
     assert report.ok, report.text()
-    assert report.runs_new == 2 and report.points == 3 + 2 + 4
+    assert report.runs_new == 2 and report.points == 3 + 2 + 4 + 3 * 2
     assert sorted(repo.list_runs()) == sorted(aim_repo["hashes"])
     for run_hash in aim_repo["hashes"]:
         props, params, metrics = read_aim(aim_repo["path"], run_hash)
@@ -136,6 +147,39 @@ def test_every_run_is_converted_with_every_value(aim_repo, repo):
     acc = baseline.get_metric("acc", {"subset": "val", "fold": 1})
     assert acc.steps.tolist() == [0, 10] and acc.epochs.tolist() == [0.0, 0.0]
     assert bigger.get_metric("loss").values.tolist() == [2.0, 1.0, 0.5, 0.25]
+
+
+@needs_aim
+def test_object_sequences_keep_steps_times_and_content(aim_repo, repo):
+    import aim
+    from aim.storage.context import Context
+
+    from aim_core.convert.aim import convert_aim, open_aim_repo
+
+    report = convert_aim(aim_repo["path"], repo)
+
+    assert report.ok, report.text()
+    baseline_hash = aim_repo["hashes"][0]
+    _, aim_repo_obj, _union = open_aim_repo(aim_repo["path"])
+    source = aim.Run(baseline_hash, repo=aim_repo_obj, read_only=True)
+    run = repo.get_run(baseline_hash)
+    texts = source.get_text_sequence("predictions", Context({"subset": "val"}))
+    ours = run.get_text_sequence("predictions", {"subset": "val"})
+    assert [(s, (v.data, e, t)) for s, (v, e, t) in ours.data.items()] == [
+        (s, (v.data, e, t)) for s, (v, e, t) in texts.data.items()]
+    dists = source.get_distribution_sequence("weights", Context({}))
+    for (step, (dist, _, t)), (aim_step, (aim_dist, _, aim_t)) in zip(
+            run.get_distribution_sequence("weights").data.items(), dists.data.items(),
+            strict=True):
+        assert (step, t, dist.range) == (aim_step, aim_t, list(aim_dist.range))
+        np.testing.assert_array_equal(dist.weights, aim_dist.weights)
+    images = source.get_image_sequence("samples", Context({}))
+    for (step, (ours_list, _, t)), (aim_step, (aim_list, _, aim_t)) in zip(
+            run.get_image_sequence("samples").data.items(), images.data.items(), strict=True):
+        assert (step, t, len(ours_list)) == (aim_step, aim_t, 2)
+        for image, aim_image in zip(ours_list, aim_list, strict=True):
+            assert (image.caption, image.size) == (aim_image.caption, aim_image.size)
+            assert image.data == bytes(aim_image.storage["data"].load())
 
 
 @needs_aim

@@ -14,7 +14,11 @@ torch_tb = pytest.importorskip("torch.utils.tensorboard")
 from convert_cli import by_name, entries, run_cli  # noqa: E402
 
 from aim_core import Repo  # noqa: E402
-from aim_core.convert.tensorboard import convert_tensorboard, tag_to_sequence  # noqa: E402
+from aim_core.convert.tensorboard import (  # noqa: E402
+    convert_tensorboard,
+    even_histogram,
+    tag_to_sequence,
+)
 
 
 def write_scalars(folder: Path, tags: dict[str, list[float]], start: int = 0,
@@ -151,21 +155,54 @@ def test_tensor_scalars_of_tensorflow_2_are_converted(tmp_path, repo):
         (0, 0.0, 50.0), (1, 0.25, 51.0), (2, 0.5, 52.0)]
 
 
-def test_other_summaries_are_counted_as_skipped(tmp_path, repo):
-    writer = torch_tb.SummaryWriter(str(tmp_path / "logs" / "run"))
+def test_histograms_images_text_and_audio_become_objects(tmp_path, repo):
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    folder = tmp_path / "logs" / "run"
+    writer = torch_tb.SummaryWriter(str(folder))
     writer.add_scalar("loss", 1.0, 0)
-    writer.add_histogram("weights", np.arange(10.0), 0)
-    writer.add_histogram("weights", np.arange(10.0), 1)
-    writer.add_image("sample", np.zeros((3, 4, 4)), 0)
-    writer.add_text("note", "hello", 0)
+    for step in range(2):
+        writer.add_histogram("train/weights", np.arange(10.0) * (step + 1), step,
+                             walltime=10.0 + step)
+    picture = np.zeros((3, 4, 6))
+    picture[0, 1, 2] = 1.0
+    writer.add_image("sample", picture, 5)
+    writer.add_text("note", "hello", 3)
+    writer.add_audio("clip", np.zeros(800), 2, sample_rate=8000)
+    writer.add_pr_curve("pr", np.array([0, 1, 1]), np.array([0.1, 0.8, 0.6]), 0)
     writer.close()
+    (events,) = folder.glob("events.out.tfevents.*")
+    source = ea.EventAccumulator(str(events), size_guidance=ea.STORE_EVERYTHING_SIZE_GUIDANCE)
+    png = source.Reload().Images("sample")[0].encoded_image_string
 
     report = convert_tensorboard(tmp_path / "logs", repo)
 
-    assert report.ok and report.points == 1
-    skipped = {reason.split(" (")[0]: count for reason, count in report.skipped.items()}
-    assert skipped == {"TensorBoard histograms": 2, "TensorBoard images": 1,
-                       "TensorBoard text summaries": 1}
+    assert report.ok, report.text()
+    assert (report.sequences, report.points) == (5, 1 + 2 + 1 + 1 + 1)
+    assert {r.split(" (")[0] for r in report.skipped} == {"TensorBoard pr_curves summaries"}
+    (run,) = repo.iter_runs()
+    dists = run.get_distribution_sequence("weights", {"subset": "train"})
+    items = list(dists.data.items())
+    assert [(step, timestamp) for step, (_, _, timestamp) in items] == [(0, 10.0), (1, 11.0)]
+    for step, (dist, _, _) in items:
+        assert dist.range == [0.0, 9.0 * (step + 1)]
+        assert dist.weights.sum() == pytest.approx(10.0)
+    ((step, (image, _, _)),) = run.get_image_sequence("sample").data.items()
+    assert (step, image.format, image.size, image.data) == (5, "png", (6, 4), png)
+    assert np.asarray(image.to_pil_image())[1, 2, 0] == 255
+    ((step, (text, _, _)),) = run.get_text_sequence("note").data.items()
+    assert (step, text.data) == (3, "hello")
+    ((step, (clip, _, _)),) = run.get_audio_sequence("clip").data.items()
+    assert step == 2 and clip.data[:4] == b"RIFF"
+    assert convert_tensorboard(tmp_path / "logs", repo).runs_unchanged == 1
+
+
+def test_uneven_histogram_buckets_are_spread_over_even_bins():
+    counts, bin_range = even_histogram([1.0, 2.0, 3.0, 1e308], [1, 2, 3, 0], 0.5, 3.0, bins=5)
+    assert bin_range == (0.5, 3.0)
+    assert counts.tolist() == [1.0, 1.0, 1.0, 1.5, 1.5]
+    single, bin_range = even_histogram([0.0, 1e308], [7, 0], 2.0, 2.0)
+    assert (single.tolist(), bin_range) == ([7.0], (2.0, 2.0))
 
 
 def test_a_corrupt_event_file_is_reported_and_the_rest_converted(tmp_path, repo):
