@@ -19,6 +19,7 @@ from ..query import context_text, flatten, query_metrics, query_runs
 from ..query.validate import compile_query
 from ..repo import Repo
 from . import reindex as reindex_command
+from .convert import add_convert_commands
 from .output import (
     duration_text,
     format_table,
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(handler=cmd_up)
 
     reindex_command.add_command(commands, common)
+    add_convert_commands(commands, common)
     return parser
 
 
