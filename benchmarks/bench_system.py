@@ -37,7 +37,7 @@ SAMPLER = textwrap.dedent("""
         sub.stop()
     c0 = time.process_time()
     for _ in range(200):
-        sampler.sampler().read()
+        sampler.read()
     out["reading"] = (time.process_time() - c0) / 200
     run.close()
     print(json.dumps(out))

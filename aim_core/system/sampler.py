@@ -53,11 +53,10 @@ def check_interval(interval: Any) -> float | None:
 class Subscription:
     """One run's place in the sampler; ``stop()`` ends it (after its first sample)."""
 
-    def __init__(self, sampler: Sampler, target: MetricTarget, interval: float) -> None:
+    def __init__(self, target: MetricTarget, interval: float) -> None:
         self.target, self.interval = target, interval
         self.next_due = time.monotonic()
         self.samples = 0
-        self._sampler = sampler
         self._since: CpuMark | None = None
         self._step: int | None = None
         self._sequences: dict[tuple[str, str], Any] = {}
@@ -108,96 +107,131 @@ class Subscription:
 
     def stop(self) -> None:
         """Leave the sampler; a run stopped before its first sample takes it now."""
-        reading = self._sampler.read() if self.samples == 0 else None
+        reading = read() if self.samples == 0 else None
         with self._lock:
             if self.samples == 0 and reading is not None:
                 self._take(reading)
             self._stopped = True
-        self._sampler.remove(self)
+        _unsubscribe(self)
+
+
+class _Readings:
+    """The process's psutil and NVML readers, made once, shared by every sampler thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stats: ProcessStats | None = None
+        self.gpus = GpuReader()
+        self.warned = False
+
+
+_readings = _Readings()
+
+
+def read() -> Reading | None:
+    """Read the machine now; None (and one warning per process) when psutil fails."""
+    readings = _readings
+    with readings.lock:
+        try:
+            if readings.stats is None:
+                readings.stats = ProcessStats()
+            return readings.stats.read(readings.gpus.read())
+        except Exception as exc:  # sampling must never stop training
+            if not readings.warned:
+                readings.warned = True
+                warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
+                              "check that psutil is installed.", RuntimeWarning, stacklevel=2)
+            return None
 
 
 class Sampler(threading.Thread):
-    """Sleeps until the earliest subscription is due, reads once, serves every due run."""
+    """Sleeps until the earliest subscription is due, reads once, serves every due run.
+
+    It ends when its last subscription stops (``stop()``), so no thread outlives the runs.
+    """
 
     def __init__(self) -> None:
         super().__init__(name="aim-core-system", daemon=True)
         self._cond = threading.Condition()
         self._subscriptions: list[Subscription] = []
-        self._read_lock = threading.Lock()
-        self._stats: ProcessStats | None = None
-        self._gpus = GpuReader()
-        self._warned = False
+        self.stopping = False
 
-    def add(self, target: MetricTarget, interval: float) -> Subscription:
-        """Subscribe ``target``; its first sample is taken at once on this thread."""
-        sub = Subscription(self, target, interval)
+    def add(self, sub: Subscription) -> None:
+        """Serve ``sub``; it is due at once."""
         with self._cond:
             self._subscriptions.append(sub)
             self._cond.notify()
-        return sub
 
-    def remove(self, sub: Subscription) -> None:
-        """Forget a subscription."""
+    def remove(self, sub: Subscription) -> bool:
+        """Forget a subscription; True when none is left."""
         with self._cond:
             if sub in self._subscriptions:
                 self._subscriptions.remove(sub)
+            return not self._subscriptions
+
+    def stop(self) -> None:
+        """End the thread and wait for it (a reading in progress finishes first)."""
+        with self._cond:
+            self.stopping = True
+            self._cond.notify()
+        if threading.current_thread() is not self:
+            self.join(timeout=5.0)
 
     def run(self) -> None:
-        """Loop until the process ends."""
+        """Loop until stopped."""
         while True:
             due = self._wait_for_due()
-            reading = self.read()
+            if due is None:
+                return
+            reading = read()
             for sub in due:
                 sub.take(reading)
             with self._cond:
                 self._subscriptions = [s for s in self._subscriptions if not s.stopped]
 
-    def _wait_for_due(self) -> list[Subscription]:
+    def _wait_for_due(self) -> list[Subscription] | None:
         with self._cond:
-            while True:
+            while not self.stopping:
                 now = time.monotonic()
                 due = [s for s in self._subscriptions if s.next_due <= now]
                 if due:
                     return due
                 soonest = min((s.next_due for s in self._subscriptions), default=None)
                 self._cond.wait(None if soonest is None else soonest - now)
-
-    def read(self) -> Reading | None:
-        """Read the machine now; None (and one warning) when psutil fails."""
-        with self._read_lock:
-            try:
-                if self._stats is None:
-                    self._stats = ProcessStats()
-                return self._stats.read(self._gpus.read())
-            except Exception as exc:  # sampling must never stop training
-                if not self._warned:
-                    self._warned = True
-                    warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
-                                  "check that psutil is installed.", RuntimeWarning, stacklevel=2)
-                return None
+            return None
 
 
 _sampler: list[Sampler] = []
 _lock = threading.Lock()
 
 
-def sampler() -> Sampler:
-    """This process's sampler thread, started on first use."""
-    with _lock:
-        if not _sampler or not _sampler[0].is_alive():
-            _sampler[:] = [Sampler()]
-            _sampler[0].start()
-        return _sampler[0]
-
-
 def subscribe(target: MetricTarget, interval: float) -> Subscription:
     """Sample the machine into ``target`` now and every ``interval`` seconds until stopped."""
-    return sampler().add(target, interval)
+    sub = Subscription(target, interval)
+    with _lock:
+        if not _sampler or _sampler[0].stopping or not _sampler[0].is_alive():
+            _sampler[:] = [Sampler()]
+            _sampler[0].start()
+        _sampler[0].add(sub)
+    return sub
+
+
+def _unsubscribe(sub: Subscription) -> None:
+    with _lock:
+        if _sampler and _sampler[0].remove(sub):
+            _sampler.pop().stop()
+
+
+def running() -> bool:
+    """True while this process has a sampler thread (some run is being sampled)."""
+    with _lock:
+        return bool(_sampler) and _sampler[0].is_alive()
 
 
 def _after_fork_in_child() -> None:
-    global _lock
+    global _lock, _readings
     _lock = threading.Lock()  # the parent's thread may have held it; threads do not survive
+    _readings = _Readings()
     _sampler.clear()
 
 

@@ -100,6 +100,7 @@ def test_one_thread_serves_runs_with_different_intervals(repo_path):
     fast.close()
     slow.close()
     assert len(threads) == 1
+    assert not threads[0].is_alive()  # the last stop() ended the thread
     n_fast = len(_system_metrics(repo_path, fast.hash)["__system__cpu"].steps)
     n_slow = len(_system_metrics(repo_path, slow.hash)["__system__cpu"].steps)
     assert n_slow == 2 and n_fast > 3 * n_slow
@@ -114,7 +115,9 @@ def test_a_closed_run_leaves_the_sampler_quietly(repo_path):
         warnings.simplefilter("error")
         time.sleep(0.4)
     assert sub.stopped
-    assert sampler.sampler().is_alive()
+    assert sampler.running()
+    sub.stop()
+    assert not sampler.running()
 
 
 @pytest.mark.parametrize("interval", [0, -1, 0.05, 86400.5, "10", float("nan"), True])
