@@ -84,7 +84,12 @@ class TerminalCapture:
 
     def __init__(self) -> None:
         self._buffer: list[Write] = []
-        self.active = False
+        self._pid: int | None = None  # the process capturing; a forked child is not
+
+    @property
+    def active(self) -> bool:
+        """True between ``start()`` and ``stop()``, in the process that started it."""
+        return self._pid == os.getpid()
 
     def start(self) -> None:
         """Begin capturing (installs the tee if no other run has)."""
@@ -95,7 +100,7 @@ class TerminalCapture:
             if not _buffers:
                 _install()
             _buffers = (*_buffers, self._buffer)
-            self.active = True
+            self._pid = os.getpid()
 
     def drain(self) -> list[Write]:
         """Take the writes captured so far, oldest first: ``(stream, text)``."""
@@ -110,7 +115,7 @@ class TerminalCapture:
         with _lock:
             if not self.active:
                 return
-            self.active = False
+            self._pid = None
             _buffers = tuple(b for b in _buffers if b is not self._buffer)
             if not _buffers:
                 _uninstall()

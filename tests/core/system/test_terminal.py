@@ -134,3 +134,18 @@ def test_drain_keeps_order_across_streams(capsys):
     assert capture.drain() == [(STDOUT, "o1\n"), (STDERR, "e1\n"),
                                                        (STDOUT, "o2\n")]
     assert capture.drain() == []
+
+
+def test_a_forked_child_does_not_keep_capturing(capsys):
+    import os
+
+    capture = TerminalCapture()
+    capture.start()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: streams restored, nothing buffered for the parent's run
+            os._exit(0 if "write" not in vars(sys.stdout) and not capture.active else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        capture.stop()
+    assert os.waitstatus_to_exitcode(status) == 0
