@@ -66,7 +66,16 @@ class Subscription:
     def take(self, reading: Reading | None) -> None:
         """Append one sample from ``reading`` (None: the reading failed) and schedule the next."""
         with self._lock:
+            self._take_safely(reading)
+
+    def _take_safely(self, reading: Reading | None) -> None:
+        try:
             self._take(reading)
+        except Exception as exc:  # e.g. the user made __system__cpu a text sequence
+            self._stopped = True
+            warnings.warn(f"aim-core stopped sampling system metrics into run "
+                          f"{getattr(self.target, 'run_hash', '?')}: {exc!r}",
+                          RuntimeWarning, stacklevel=3)
 
     def _take(self, reading: Reading | None) -> None:
         if self._stopped or getattr(self.target, "closed", False):
@@ -110,7 +119,7 @@ class Subscription:
         reading = read() if self.samples == 0 else None
         with self._lock:
             if self.samples == 0 and reading is not None:
-                self._take(reading)
+                self._take_safely(reading)
             self._stopped = True
         _unsubscribe(self)
 
