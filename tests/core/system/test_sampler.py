@@ -67,7 +67,7 @@ def test_cpu_is_the_process_share_of_one_core_over_each_interval(repo_path):
     values = _system_metrics(repo_path, run.hash)["__system__cpu"].values
     assert idle_after == 1
     assert values[1] < 50  # sleeping
-    assert max(values[2:]) > 40  # spinning (the machine may be shared: not 100)
+    assert max(values[2:]) > 2 * values[1] + 5  # spinning (on a shared machine: not 100)
 
 
 def test_a_run_closed_at_once_still_has_its_first_sample(repo_path):
