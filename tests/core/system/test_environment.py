@@ -13,6 +13,7 @@ from aim_core.system.environment import (
     arguments,
     environment_variables,
     git_info,
+    installed_packages,
     system_params,
 )
 
@@ -74,3 +75,25 @@ def test_git_info_inside_a_repository(tmp_path):
     assert info["commit"]["hash"] == head
     assert info["commit"]["author"] == "Ada / Lovelace"
     assert info["commit"]["timestamp"].startswith("20")
+
+
+def test_packages_come_from_dist_info_and_egg_info_folders(tmp_path, monkeypatch):
+    (tmp_path / "Plain_Pkg-1.2.3.dist-info").mkdir()
+    (tmp_path / "old_egg-0.9-py3.11.egg-info").mkdir()
+    dev = tmp_path / "devpkg.egg-info"
+    dev.mkdir()
+    (dev / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: Dev.Pkg\nVersion: 4.5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    packages = installed_packages()
+    assert packages["plain-pkg"] == "1.2.3"
+    assert packages["old-egg"] == "0.9"
+    assert packages["dev-pkg"] == "4.5"
+    expected = {d.metadata["Name"].lower().replace("_", "-"): d.version
+                for d in importlib.metadata.distributions() if d.metadata["Name"]}
+    assert {k: v for k, v in packages.items() if k in expected} == {
+        k: v for k, v in expected.items() if k in packages}
+
+
+def test_no_git_means_no_git_info(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git executable anywhere
+    assert git_info(str(tmp_path)) == {}
