@@ -3,8 +3,9 @@
 Each run subscribes its writer with its own interval (Aim's ``system_tracking_interval``:
 0.1 s to one day, None = off). A run gets one sample as soon as it subscribes, then one per
 interval; the step of a sample is its number (continuing after a resume), its timestamp the
-wall time of the reading. Points go straight into the writer's ``pending`` lists as
-``(step, value, epoch, timestamp)``; the flusher writes them with everything else. Nothing
+wall time of the reading. Points go straight into the writer's buffers
+(``SequenceState.add(step, value, epoch, timestamp)``); the flusher writes them with
+everything else. Nothing
 here ever raises into training: a failed reading is skipped.
 """
 
@@ -32,7 +33,7 @@ class MetricTarget(Protocol):
     closed: bool
 
     def new_sequence(self, name: str, context: dict[str, Any]) -> Any:
-        """The sequence ``(name, context)`` (with ``pending`` and ``next_step``), made once."""
+        """The metric ``(name, context)`` (a ``SequenceState``: ``add``, ``next_step``)."""
 
 
 def check_interval(interval: Any) -> float | None:
@@ -97,9 +98,7 @@ class Subscription:
             self._step = max(seq.next_step for seq in seqs)
         step = self._step
         for seq, (_, _, value) in zip(seqs, values, strict=True):
-            seq.pending.append((step, value, NAN, timestamp))
-            if seq.next_step <= step:
-                seq.next_step = step + 1
+            seq.add(step, value, NAN, timestamp)
         self._step = step + 1
 
     def _sequence(self, name: str, context: dict[str, Any]) -> Any:

@@ -108,13 +108,15 @@ def test_one_thread_serves_runs_with_different_intervals(repo_path):
 
 def test_a_closed_run_leaves_the_sampler_quietly(repo_path):
     run = Run(repo=repo_path)
-    sub = sampler.subscribe(run._writer, 0.1)
-    time.sleep(0.3)
+    sub = sampler.subscribe(run._writer, 60)
+    deadline = time.monotonic() + 10
+    while sub.samples == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
     run.close()  # without stopping the subscription first
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        time.sleep(0.4)
-    assert sub.stopped
+        sub.take(sampler.read())  # the next due sample finds the run closed
+    assert sub.stopped and sub.samples == 1
     assert sampler.running()
     sub.stop()
     assert not sampler.running()
