@@ -75,6 +75,9 @@ class RunWriter:
         self._close_lock = threading.RLock()
         self._new_seq_lock = threading.Lock()
         self.file: RunFileWriter | None = None
+        # What the run records about its process (aim_core.system.tracking.SystemTracking):
+        # ``collect()`` at the start of each flush, ``stop()`` before the last one.
+        self.system: Any = None
 
     # -- opening -----------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> None:
@@ -210,6 +213,8 @@ class RunWriter:
             self.next_flush = time.monotonic() + self.flush_interval
             if self.file is None:
                 return
+            if self.system is not None:
+                self.system.collect()  # captured terminal output becomes log lines here
             prepared = self._prepare_all(final)
             meta = self._meta_items()
             puts = [item for p in prepared for item in p.puts] + meta
@@ -341,6 +346,9 @@ class RunWriter:
                 self.closed = True
 
     def _close(self, status: str) -> None:
+        system, self.system = self.system, None
+        if system is not None:
+            system.stop()  # its last samples and log lines go into the final flush
         end_time = time.time()
         touched = self.points_written or self.pending_count()
         if self.ended is not None and not touched:  # reopened only to edit props
@@ -387,6 +395,7 @@ class RunWriter:
     def forget(self) -> None:
         """In a forked child: drop this writer without touching the parent's files."""
         self.closed = True
+        self.system = None
         self.lock.forget()
         if self.file is not None:
             self.file.forget()
