@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import deferred
 from . import exits
 from .catalog import Catalog, close_idle, forget_catalogs
 from .run_reader import forget_readers
@@ -38,10 +39,11 @@ class Flusher(threading.Thread):
         super().__init__(name="aim-core-flusher", daemon=True)
         self.wake_event = threading.Event()
         self.done = False
+        self._stopping = False  # not ``_stop``: threading.Thread has a method of that name
         self._warned: set[Path] = set()
 
     def run(self) -> None:
-        """Loop until no writer is left."""
+        """Loop until no writer is left, or until ``stop()``."""
         while True:
             self.wake_event.wait(_seconds_to_next())
             self.wake_event.clear()
@@ -49,15 +51,29 @@ class Flusher(threading.Thread):
                 if not _writers:
                     self.done = True  # checked under the lock: a new writer starts a new thread
                     return
+                self.done = self._stopping
                 writers = list(_writers.values())
                 queued = list(_to_close)
                 _to_close.clear()
             for repo_dir, writer, status in queued:
                 _close_writer(repo_dir, writer, status)
-            self._cycle(writers)
+            if deferred.held_count() >= deferred.HOLD_LIMIT:
+                _convert_held()
+            self._cycle(writers, final=self.done)
+            if self.done:
+                return
 
-    def _cycle(self, writers: list[RunWriter]) -> None:
-        now = time.monotonic()
+    def stop(self) -> None:
+        """Flush every open writer once and end the thread (test harnesses, such as
+        Lightning's, stop leftover daemon threads this way). The next new sequence, param
+        change or large buffer starts a new one; ``close()`` and exit still write everything."""
+        self._stopping = True
+        self.wake_event.set()
+        if threading.current_thread() is not self:
+            self.join(JOIN_SECONDS)
+
+    def _cycle(self, writers: list[RunWriter], final: bool = False) -> None:
+        now = float("inf") if final else time.monotonic()
         catalogs: dict[Path, Catalog] = {}
         for writer in writers:
             try:
@@ -80,6 +96,22 @@ class Flusher(threading.Thread):
     def wake(self) -> None:
         """Ask for a flush now (a buffer grew large)."""
         self.wake_event.set()
+
+
+def _convert_held() -> None:
+    try:
+        deferred.resolve_held()  # frees the device memory they hold; no I/O needed
+    except Exception as exc:  # the values stay held; the next flush converts them
+        warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
+
+
+def _wake_flusher() -> None:
+    thread = _flusher[0] if _flusher else None  # no lock: called from track()
+    if thread is not None and not thread.done:
+        thread.wake()
+
+
+deferred.on_backlog(_wake_flusher)
 
 
 def _seconds_to_next() -> float:

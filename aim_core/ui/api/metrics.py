@@ -56,7 +56,8 @@ def specs_of(collection: Any, limit: int, system: bool = True) -> tuple[list[exp
     """The matching series (at most `limit`; system metrics only if `system`) and whether
     more matched."""
     specs: list[explore.Spec] = []
-    for run_hash, sequences in collection.iter_runs():
+    for run_metrics in collection.iter_runs():  # catalog summaries; no run file is opened
+        run_hash, sequences = run_metrics.hash, run_metrics.sequences
         for s in sequences:
             if not isinstance(s, dict) or s.get("kind", "metric") != "metric":
                 continue
