@@ -58,6 +58,7 @@ class Subscription:
         self.target, self.interval = target, interval
         self.next_due = time.monotonic()
         self.samples = 0
+        self.points = 0  # values added, over all samples
         self._since: CpuMark | None = None
         self._step: int | None = None
         self._sequences: dict[tuple[str, str], Any] = {}
@@ -99,6 +100,7 @@ class Subscription:
         step = self._step
         for seq, (_, _, value) in zip(seqs, values, strict=True):
             seq.add(step, value, NAN, timestamp)
+        self.points += len(values)
         self._step = step + 1
 
     def _sequence(self, name: str, context: dict[str, Any]) -> Any:

@@ -38,6 +38,7 @@ class SystemTracking:
         self._lock = threading.Lock()
         self._logs: Any = None
         self._warned = False
+        self.points = 0  # points added by the sampler (counted at stop) and the capture
         self._splitter: LineSplitter | None = None
         self._capture: TerminalCapture | None = None
         if capture_logs:
@@ -45,6 +46,7 @@ class SystemTracking:
             self._splitter = LineSplitter(logs.next_step if logs is not None else 0)
             self._capture = TerminalCapture()
             self._capture.start()
+            writer.wake_flusher()  # lines must reach the disk each flush, samples or not
         self._subscription = sampler.subscribe(writer, interval) if interval else None
 
     def collect(self) -> None:
@@ -65,6 +67,7 @@ class SystemTracking:
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             subscription.stop()
+            self.points += subscription.points
         with self._lock:
             capture, self._capture = self._capture, None
             splitter = self._splitter
@@ -86,6 +89,7 @@ class SystemTracking:
         logs = self._logs
         for step, text, when in lines:
             logs.add(step, Text(text), timestamp=when)
+        self.points += len(lines)
 
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:

@@ -1,4 +1,7 @@
-"""The system-metric sampler: real thread, real psutil readings, real run files."""
+"""The system-metric sampler on its own: real thread, real psutil readings, real run files.
+
+The runs here have their own sampling off and are subscribed by hand; tests of
+``Run(system_tracking_interval=...)`` are in ``tests/core/test_run_system.py``."""
 
 from __future__ import annotations
 
@@ -28,13 +31,19 @@ def _busy(seconds):
         sum(range(1000))
 
 
+def _quiet_run(repo_path, run_hash=None):
+    """A run that samples and captures nothing by itself."""
+    return Run(run_hash, repo=repo_path, system_tracking_interval=None,
+               capture_terminal_logs=False)
+
+
 def _system_metrics(repo_path, run_hash):
     run = Repo(repo_path).get_run(run_hash)
     return {m.name: m for m in run.metrics() if m.name.startswith("__system__")}
 
 
 def test_samples_appear_at_the_interval(repo_path):
-    run = Run(repo=repo_path)
+    run = _quiet_run(repo_path)
     sub = sampler.subscribe(run._writer, 0.2)
     time.sleep(2.1)
     sub.stop()
@@ -56,7 +65,7 @@ def test_samples_appear_at_the_interval(repo_path):
 
 
 def test_cpu_is_the_process_share_of_one_core_over_each_interval(repo_path):
-    run = Run(repo=repo_path)
+    run = _quiet_run(repo_path)
     sub = sampler.subscribe(run._writer, 0.5)
     time.sleep(0.3)
     idle_after = sub.samples
@@ -71,7 +80,7 @@ def test_cpu_is_the_process_share_of_one_core_over_each_interval(repo_path):
 
 
 def test_a_run_closed_at_once_still_has_its_first_sample(repo_path):
-    run = Run(repo=repo_path)
+    run = _quiet_run(repo_path)
     sampler.subscribe(run._writer, 60).stop()
     run.close()
     metrics = _system_metrics(repo_path, run.hash)
@@ -80,10 +89,10 @@ def test_a_run_closed_at_once_still_has_its_first_sample(repo_path):
 
 
 def test_a_resumed_run_continues_its_sample_numbers(repo_path):
-    run = Run(repo=repo_path)
+    run = _quiet_run(repo_path)
     sampler.subscribe(run._writer, 60).stop()
     run.close()
-    again = Run(run.hash, repo=repo_path)
+    again = _quiet_run(repo_path, run.hash)
     sampler.subscribe(again._writer, 60).stop()
     again.close()
     cpu = _system_metrics(repo_path, run.hash)["__system__cpu"]
@@ -91,7 +100,7 @@ def test_a_resumed_run_continues_its_sample_numbers(repo_path):
 
 
 def test_one_thread_serves_runs_with_different_intervals(repo_path):
-    fast, slow = Run(repo=repo_path), Run(repo=repo_path)
+    fast, slow = _quiet_run(repo_path), _quiet_run(repo_path)
     subs = [sampler.subscribe(fast._writer, 0.1), sampler.subscribe(slow._writer, 0.7)]
     time.sleep(1.0)
     threads = [t for t in threading.enumerate() if t.name == "aim-core-system"]
@@ -107,7 +116,7 @@ def test_one_thread_serves_runs_with_different_intervals(repo_path):
 
 
 def test_a_closed_run_leaves_the_sampler_quietly(repo_path):
-    run = Run(repo=repo_path)
+    run = _quiet_run(repo_path)
     sub = sampler.subscribe(run._writer, 60)
     deadline = time.monotonic() + 10
     while sub.samples == 0 and time.monotonic() < deadline:
@@ -143,9 +152,7 @@ NO_NVML = textwrap.dedent("""
     if sys.argv[2] == "hide":
         sys.modules["pynvml"] = None  # as if nvidia-ml-py were not installed
     from aim_core import Repo, Run
-    from aim_core.system import sampler
-    run = Run(repo=sys.argv[1])
-    sampler.subscribe(run._writer, 0.1).stop()
+    run = Run(repo=sys.argv[1], system_tracking_interval=0.1)
     run.close()
     names = sorted({m.name for m in Repo(sys.argv[1]).get_run(run.hash).metrics()})
     print(",".join(names))
