@@ -128,3 +128,14 @@ def test_system_params_survive_a_reindex(repo_path):
     assert "__system_params" not in repo.catalog.get(run.hash)["params"]
     (listed,) = list(repo.iter_runs())
     assert "packages" in listed["__system_params"]
+
+
+def test_editing_runs_from_the_cli_records_nothing_of_the_cli(repo_path):
+    from aim_core.cli import main as cli_main
+
+    with Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False) as run:
+        run.track(1.0, name="loss")
+    assert cli_main(["runs", "archive", run.hash, "--repo", str(repo_path)]) == 0
+    stored = Repo(repo_path).get_run(run.hash)
+    assert stored.archived
+    assert [m.name for m in stored.metrics()] == ["loss"]

@@ -201,7 +201,8 @@ def write(action: str) -> Handler:
 
 def set_archived(dash: Dashboard, run_hash: str, archived: bool) -> None:
     """Archive or unarchive a run (closing it keeps how it had ended)."""
-    run = Run(run_hash=run_hash, repo=dash.repo)
+    run = Run(run_hash=run_hash, repo=dash.repo, system_tracking_interval=None,
+              capture_terminal_logs=False)  # the dashboard's machine is not the run's
     try:
         run.archived = archived
     finally:
