@@ -3,9 +3,10 @@
 Run: ``python benchmarks/bench_system.py [--short]`` (prints one line per figure; about
 3 minutes, ``--short`` about 40 s with shorter, noisier windows).
 
-- Sampler: a process holds one open run and sleeps; its whole CPU time over the window (the
-  sampler thread plus the flusher writing the samples) is compared with the same process
-  without sampling (which still has the flusher waking up). One reading (psutil and NVML)
+- Sampler: a process holds one open run (``Run(system_tracking_interval=...)``) and sleeps;
+  its whole CPU time over the window (the sampler thread plus the flusher writing the samples)
+  is compared with the same process with ``system_tracking_interval=None`` (whose flusher
+  still wakes up every second). One reading (psutil and NVML)
   is also timed alone, 200 times in a row.
 - Terminal capture: a loop printing 100,000 lines to a file, with and without the tee; the
   splitting of those writes into lines (done on the flusher thread) is timed separately.
@@ -26,15 +27,15 @@ SAMPLER = textwrap.dedent("""
     from aim_core import Run
     from aim_core.system import sampler
     repo, interval, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    run = Run(repo=repo)
-    sub = sampler.subscribe(run._writer, float(interval)) if interval != "off" else None
+    run = Run(repo=repo, capture_terminal_logs=False,
+              system_tracking_interval=None if interval == "off" else float(interval))
+    run.track(0.0, name="loss")  # a run that has started writing, as in a training
     time.sleep(1.0)  # let imports and the first sample settle
+    sub = run._writer.system._subscription if run._writer.system else None
     t0, c0, n0 = time.monotonic(), time.process_time(), sub.samples if sub else 0
     time.sleep(seconds)
     out = {"wall": time.monotonic() - t0, "cpu": time.process_time() - c0,
            "samples": (sub.samples - n0) if sub else 0}
-    if sub:
-        sub.stop()
     c0 = time.process_time()
     for _ in range(200):
         sampler.read()
