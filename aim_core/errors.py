@@ -71,3 +71,7 @@ class StorageError(AimCoreError):
 
 class DiskFullError(StorageError):
     """The disk holding the repo is full."""
+
+
+class BlobMissingError(AimCoreError):
+    """A stored element's payload file is gone or incomplete."""

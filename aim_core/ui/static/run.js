@@ -12,8 +12,8 @@ const SYSTEM_TITLES = {
 };
 const LOG_TAIL = 2000;
 const runHash = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
-const DEFAULTS = { x: "step", tab: "overview" };
-const state = { ...Dash.readState(DEFAULTS), series: [], run: null,
+const DEFAULTS = { x: "step" };
+const state = { ...Dash.readState(DEFAULTS), series: [], run: null, tab: "metric",
   logs: { lines: new Map(), first: null, last: null, count: 0, loaded: false } };
 
 function renderProps(run) {
@@ -199,14 +199,10 @@ async function earlierLogs() {
   mergeLogs(data);
 }
 
-function showTab(tab) {
-  state.tab = tab === "logs" ? "logs" : "overview";
-  Dash.writeState(state, DEFAULTS);
-  for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === state.tab);
-  document.getElementById("tab-overview").hidden = state.tab !== "overview";
-  document.getElementById("tab-logs").hidden = state.tab !== "logs";
-  if (state.tab === "logs" && !state.logs.loaded) return loadLogs().catch((err) => Dash.showError(err));
-  return null;
+// Called by Objects.setupTabs when a tab is shown: the Logs tab loads on first view.
+function onTab(kind) {
+  state.tab = kind;
+  if (kind === "terminal" && !state.logs.loaded) loadLogs().catch((err) => Dash.showError(err));
 }
 
 async function loadSeries() {
@@ -220,7 +216,7 @@ async function refresh() {
   state.run = detail.run;
   renderProps(detail.run);
   renderSequences(detail.sequences);
-  if (state.tab === "logs") await followLogs();
+  if (state.tab === "terminal") await followLogs();
   await loadSeries();
   await renderCharts();
   document.getElementById("refresh").textContent = `live, updated ${Dash.time(Date.now() / 1000).slice(11)}`;
@@ -235,7 +231,6 @@ async function main() {
     Dash.writeState(state, DEFAULTS);
     renderCharts();
   });
-  for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
   document.getElementById("logs-earlier").addEventListener("click", () => earlierLogs().catch((err) => Dash.showError(err)));
   try {
     const [detail] = await Promise.all([Dash.api(`/api/runs/${encodeURIComponent(runHash)}`), loadSeries()]);
@@ -243,8 +238,8 @@ async function main() {
     renderProps(detail.run);
     renderParams(detail.params);
     renderSequences(detail.sequences);
+    Objects.setupTabs(runHash, detail.sequences, new URLSearchParams(location.search).get("tab"), onTab);
     await renderCharts();
-    await showTab(state.tab);
     setInterval(() => refresh().catch(() => {}), REFRESH_MS);
   } catch (err) {
     Dash.showError(err);
