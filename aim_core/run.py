@@ -430,6 +430,11 @@ class Run(RunObjects):
             if info.get("kind", _METRIC) == _METRIC:
                 yield self._stored_metric(info)
 
+    def get_terminal_logs(self) -> Any:
+        """The captured terminal output: the text sequence ``logs`` (step = line number,
+        ``.data`` of each element is the line), or None when nothing was captured."""
+        return self.get_text_sequence("logs", None)
+
     def get_metric(self, name: str, context: dict[str, Any] | None = None) -> Metric | None:
         """Return the metric ``(name, context)``, or None."""
         context = canonical_context(context)

@@ -4,7 +4,11 @@ run records about its machine and its process, with real threads, files and proc
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -50,6 +54,7 @@ def test_none_records_nothing_and_starts_no_sampler(repo_path):
     run.close()
     stored = Repo(repo_path).get_run(run.hash)
     assert [m.name for m in stored.metrics()] == ["loss"]
+    assert stored.get_terminal_logs() is None
 
 
 def test_default_interval_samples_once_at_start(repo_path):
@@ -139,3 +144,123 @@ def test_editing_runs_from_the_cli_records_nothing_of_the_cli(repo_path):
     stored = Repo(repo_path).get_run(run.hash)
     assert stored.archived
     assert [m.name for m in stored.metrics()] == ["loss"]
+
+
+def _lines(run):
+    logs = run.get_terminal_logs()
+    return [] if logs is None else [(step, value.data) for step, (value, _, _) in logs.data.items()]
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from aim_core import Run
+    run = Run(repo=sys.argv[1], system_tracking_interval=None,
+              capture_terminal_logs=sys.argv[2] == "capture")
+    print("epoch 1 starts", flush=True)
+    for i in range(0, 101, 25):
+        sys.stderr.write(f"\\rtraining {i:3d}%")
+        sys.stderr.flush()
+        time.sleep(0.01)
+    sys.stderr.write("\\n")
+    print("warning: lr is high", file=sys.stderr)
+    print("loss=0.25")
+    sys.stdout.write("no newline at the end")
+    run.close()
+    print(run.hash, file=sys.stderr)
+""")
+
+
+def _child(repo_path, mode):
+    done = subprocess.run([sys.executable, "-c", CHILD, str(repo_path), mode],
+                          capture_output=True, timeout=120, check=True)
+    *console_err, run_hash = done.stderr.decode().rstrip("\n").split("\n")
+    return done.stdout, "\n".join(console_err).encode(), run_hash
+
+
+def test_a_subprocess_has_its_lines_in_logs_in_order_and_its_console_unchanged(repo_path):
+    out_plain, err_plain, plain_hash = _child(repo_path, "plain")
+    out, err, run_hash = _child(repo_path, "capture")
+    assert (out, err) == (out_plain, err_plain)  # the console saw exactly the same
+    assert err.startswith(b"\rtraining   0%\rtraining  25%")
+    repo = Repo(repo_path)
+    assert _lines(repo.get_run(plain_hash)) == []
+    assert _lines(repo.get_run(run_hash)) == [
+        (0, "epoch 1 starts"), (1, "training 100%"), (2, "warning: lr is high"),
+        (3, "loss=0.25"), (4, "no newline at the end")]
+
+
+KILLED = textwrap.dedent("""
+    import sys, time
+    from aim_core import Run
+    run = Run(repo=sys.argv[1], flush_interval=0.2, system_tracking_interval=None)
+    sys.stderr.write(run.hash + "\\n")
+    sys.stderr.flush()
+    i = 0
+    while True:
+        print(f"line {i} {time.time():.3f}", flush=True)
+        i += 1
+        time.sleep(0.005)
+""")
+
+
+def test_kill_9_loses_at_most_one_flush_interval_of_logs(repo_path):
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(repo_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_hash = proc.stderr.readline().strip()
+    printed, deadline = [], time.time() + 1.5
+    while time.time() < deadline:
+        _, i, t = proc.stdout.readline().split()
+        printed.append((int(i), float(t)))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = time.time()
+    proc.stdout.close()
+    proc.stderr.close()
+    must_have = [i for i, t in printed if t < killed_at - 0.2 - 0.5]  # interval + slack
+    assert must_have, "the child made too little progress"
+    stored = Repo(repo_path).get_run(run_hash)
+    assert stored.status == "crashed"
+    lines = _lines(stored)
+    assert [step for step, _ in lines] == list(range(len(lines)))
+    assert lines[0] == (0, run_hash)  # what it wrote to stderr first
+    numbers = [int(text.split()[1]) for _, text in lines[1:]]
+    assert numbers[: len(must_have)] == must_have
+
+
+def test_two_runs_in_one_process_each_get_every_line_once(repo_path, capsys):
+    before = dict(vars(sys.stdout)), dict(vars(sys.stderr))
+    first = Run(repo=repo_path, system_tracking_interval=None)
+    print("one")
+    second = Run(repo=repo_path, system_tracking_interval=None)
+    again = Run(first.hash, repo=repo_path)  # a second handle of the first run
+    print("two")
+    print("three", file=sys.stderr)
+    again.close()
+    first.close()
+    print("four")
+    second.close()
+    print("after")
+    assert (dict(vars(sys.stdout)), dict(vars(sys.stderr))) == before  # restored exactly
+    assert capsys.readouterr().out == "one\ntwo\nfour\nafter\n"
+    repo = Repo(repo_path)
+    assert _lines(repo.get_run(first.hash)) == [(0, "one"), (1, "two"), (2, "three")]
+    assert _lines(repo.get_run(second.hash)) == [(0, "two"), (1, "three"), (2, "four")]
+
+
+def test_a_resumed_run_continues_its_line_numbers(repo_path, capsys):
+    with Run(repo=repo_path, system_tracking_interval=None) as run:
+        print("first session")
+    with Run(run.hash, repo=repo_path, system_tracking_interval=None):
+        print("second session")
+    assert _lines(Repo(repo_path).get_run(run.hash)) == [(0, "first session"),
+                                                         (1, "second session")]
+
+
+def test_a_live_run_reads_its_own_lines(repo_path, capsys):
+    run = Run(repo=repo_path, system_tracking_interval=None, flush_interval=0.05)
+    print("visible while running")
+    deadline = time.time() + 10
+    while not _lines(run) and time.time() < deadline:
+        time.sleep(0.02)
+    assert _lines(run) == [(0, "visible while running")]
+    run.close()

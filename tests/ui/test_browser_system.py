@@ -76,3 +76,39 @@ def test_metrics_page_hides_system_metrics_unless_the_query_names_them(page, sys
     page.wait_for_selector(".chart-box")
     shown = page.eval_on_selector_all(".chart-box h3", "h => h.map(x => x.textContent)")
     assert shown and all("__system__gpu" in s for s in shown)
+
+
+def _shown_lines(page):
+    return page.eval_on_selector_all(
+        "#logs .line",
+        "ls => ls.map(l => [Number(l.dataset.step), l.querySelector('.t').textContent])")
+
+
+def test_logs_tab_follows_a_live_run(page, system_repo, capsys):
+    import sys
+
+    path, server, _ = system_repo
+    run = Run(repo=str(path), experiment="logs", system_tracking_interval=None,
+              flush_interval=0.1)
+    try:
+        print("epoch 1")
+        print('<img src=x onerror="document.body.dataset.pwned=1"> \x1b[31mred\x1b[0m')
+        sys.stderr.write("\rtraining  50%")
+        run.flush()
+        open_page(page, f"{server}runs/{run.hash}?tab=terminal")
+        tabs = page.locator("#tabs button").all_inner_texts()
+        assert tabs == ["Metrics", "Logs"]  # the `logs` text sequence is not under Texts
+        page.wait_for_function("() => document.querySelectorAll('#logs .line').length === 3")
+        assert _shown_lines(page) == [
+            [0, "epoch 1"], [1, '<img src=x onerror="document.body.dataset.pwned=1"> red'],
+            [2, "training  50%"]]  # as text, colour codes dropped, the live bar shown
+        sys.stderr.write("\rtraining 100%\n")
+        print("epoch 2")
+        run.flush()
+        page.wait_for_function("() => document.querySelectorAll('#logs .line').length === 4",
+                               timeout=15_000)
+        assert _shown_lines(page)[2:] == [[2, "training 100%"], [3, "epoch 2"]]
+        assert "live" in page.locator("#logs-status").inner_text()
+        assert page.evaluate("document.body.dataset.pwned") is None
+    finally:
+        run.close()
