@@ -5,9 +5,10 @@ the console shows exactly what it showed before (same object, same ``isatty()``,
 buffering) and handlers that kept a reference to the stream (``logging``, tqdm) are captured
 too. Output written to the file descriptors directly (C extensions, child processes) is not.
 The wrapper only appends ``(stream, text)`` to each buffer: splitting into lines (and the
-time stamp, as in Aim) happens later, on the flusher thread (``log_lines``). One wrapper
-serves every capturing run of the process, so no line is captured twice; the last ``stop()``
-restores the streams.
+time stamp, as in Aim) happens later, on the flusher thread (``log_lines``). One wrapper per
+stream object serves every capturing run of the process, so no line is captured twice (also
+when one wrapped stream writes into another); a run started after ``sys.stdout`` was replaced
+wraps the new object too; the last ``stop()`` restores every stream exactly.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ Write = tuple[int, Any]  # (STDOUT or STDERR, what was written)
 _buffers: tuple[list[Write], ...] = ()  # replaced whole, so the tee iterates without a lock
 _patches: list[_Patch] = []
 _lock = threading.Lock()
+_inside = threading.local()  # set while our write runs: a nested one does not capture again
 
 
 class _Patch:
@@ -50,23 +52,29 @@ class _Patch:
 
 
 def _tee(index: int, original: Callable[[Any], Any], patch: _Patch) -> Callable[[Any], Any]:
-    def write(data: Any, original: Callable[[Any], Any] = original, patch: _Patch = patch) -> Any:
-        written = original(data)  # the console first; if it raises, nothing is captured
-        if patch.live:
-            item = (index, data)
-            for buffer in _buffers:
-                buffer.append(item)
+    def write(data: Any, original: Callable[[Any], Any] = original, patch: _Patch = patch,
+              inside: threading.local = _inside) -> Any:
+        if not patch.live or getattr(inside, "on", False):
+            return original(data)  # off, or one wrapped stream writing into another
+        inside.on = True
+        try:
+            written = original(data)  # the console first; if it raises, nothing is captured
+        finally:
+            inside.on = False
+        item = (index, data)
+        for buffer in _buffers:
+            buffer.append(item)
         return written
 
     return write
 
 
-def _install() -> None:
-    seen: list[Any] = []
+def _patch_current() -> None:
+    """Wrap ``sys.stdout``/``sys.stderr`` unless already wrapped (they may have been replaced
+    since the first run started: a notebook, ``redirect_stdout``, a test's capture)."""
     for index, stream in ((STDOUT, sys.stdout), (STDERR, sys.stderr)):
-        if stream is None or any(stream is s for s in seen):
-            continue  # no console (pythonw), or stderr is the very object stdout is
-        seen.append(stream)
+        if stream is None or any(stream is p.stream for p in _patches):
+            continue  # no console (pythonw), already ours, or stderr is stdout's object
         try:
             _patches.append(_Patch(stream, index))
         except (AttributeError, TypeError):  # a stream object that takes no attributes
@@ -97,8 +105,7 @@ class TerminalCapture:
         with _lock:
             if self.active:
                 return
-            if not _buffers:
-                _install()
+            _patch_current()
             _buffers = (*_buffers, self._buffer)
             self._pid = os.getpid()
 

@@ -149,3 +149,40 @@ def test_a_forked_child_does_not_keep_capturing(capsys):
     finally:
         capture.stop()
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_stream_replaced_while_capturing_is_captured_by_later_runs_once(capsys):
+    import contextlib
+    import io
+
+    first = TerminalCapture()
+    first.start()
+    original = sys.stdout
+    redirected = io.StringIO()
+
+    class Forward(io.StringIO):  # a wrapper that also writes into the original stream
+        def write(self, data):
+            original.write(data)
+            return super().write(data)
+
+    forward = Forward()
+    with contextlib.redirect_stdout(redirected):
+        second = TerminalCapture()
+        second.start()  # wraps the new sys.stdout too
+        print("into the redirect")
+        second.stop()
+    with contextlib.redirect_stdout(forward):
+        third = TerminalCapture()
+        third.start()
+        print("forwarded")  # passes through two wrapped streams: captured once
+        third.stop()
+    first.stop()
+    assert "write" not in vars(redirected) and "write" not in vars(forward)
+    assert "write" not in vars(sys.stdout)
+    texts = {name: [t for _, t in c.drain()] for name, c in
+             (("first", first), ("second", second), ("third", third))}
+    assert texts["second"] == ["into the redirect", "\n"]
+    assert texts["third"] == ["forwarded", "\n"]
+    assert texts["first"] == ["into the redirect", "\n", "forwarded", "\n"]
+    assert redirected.getvalue() == "into the redirect\n"
+    assert capsys.readouterr().out == "forwarded\n"
