@@ -42,19 +42,35 @@ PAGE = 1000
 STATUSES = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "failed"}
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_LEADING_ZERO = re.compile(r"[+-]?0\d")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _USERINFO = re.compile(r"//[^/@]*@")
 
 
 def parse_param(text: str) -> Any:
-    """An MLflow param (always a str) as the number it spells, else the str itself."""
+    """An MLflow param (always a str) as the number it spells, else the str itself.
+
+    Only a number that reads back as the same text is one: ``"007"`` stays a str (a zip
+    code, a job id), as do ints outside int64 and floats that are not finite or would lose
+    digits.
+    """
     stripped = text.strip()
     if _INT.fullmatch(stripped):
-        return int(stripped)
-    if _FLOAT.fullmatch(stripped):
+        value = int(stripped)
+        if str(value) == stripped and _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        return text
+    match = _FLOAT.fullmatch(stripped)
+    if match and not _LEADING_ZERO.match(stripped) and _digits(match.group(1)) <= 17:
         value = float(stripped)
         if math.isfinite(value):
             return value
     return text
+
+
+def _digits(mantissa: str) -> int:
+    """How many significant digits a decimal mantissa such as ``0.00125`` has."""
+    return len(mantissa.replace(".", "").lstrip("0").rstrip("0")) or 1
 
 
 def metric_points(history: list[Any]) -> tuple[dict[str, list[Point]], bool]:

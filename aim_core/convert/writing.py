@@ -16,6 +16,7 @@ from typing import Any
 
 from ..context import canonical_context, context_key
 from ..errors import RunLockedError
+from ..params import to_json
 from ..repo import Repo
 from ..storage import flusher as registry
 from ..storage import importer
@@ -42,6 +43,7 @@ def write_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[str
     A source run that never ended (status ``crashed``, no end time) is written whole, then
     given that status: the importer writes only ended runs.
     """
+    params = to_json(params)  # errors name the param as users write it: ``params.job_id``
     importer.write_run(repo, run_hash, props, params, sequences)
     if props.get("status") not in _ENDED:
         append_run(repo, run_hash, props, params, [])
@@ -53,6 +55,7 @@ def append_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[st
 
     The run keeps the end time and status given in ``props`` (a writer would record now).
     """
+    params = to_json(params)
     if registry.find_writer(repo.root, run_hash) is not None:
         raise RunLockedError(run_hash, "this process", os.getpid())
     before = repo.catalog.get(run_hash) or {}
