@@ -178,6 +178,30 @@ def test_export_csv_json_parquet(repo, tmp_path):
     assert list(frame["value"]) == [3.0, 6.0] and set(frame["run_hash"]) == {hashes["gamma"]}
 
 
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(tmp_path):
+    from aim_core import Text
+
+    path = tmp_path / "repo"
+    with Run(repo=path, system_tracking_interval=None) as run:
+        run.name = '=HYPERLINK("http://x.invalid","open")'
+        run["hparams"] = {"opt": "@SUM(A1)", "lr": -0.5}
+        run.track(-0.5, name="+cmd", step=0)
+        run.track(Text("-2+3"), name="notes", step=0)
+        run_hash = run.hash
+    flusher.close_all()
+
+    listed = rows_of(aim_core("runs", "ls", "--repo", str(path), "--format", "csv", "-p",
+                              "hparams.opt", "-p", "hparams.lr", cwd=tmp_path).stdout)
+    assert listed[0]["name"] == '\'=HYPERLINK("http://x.invalid","open")'
+    assert (listed[0]["hparams.opt"], listed[0]["hparams.lr"]) == ("'@SUM(A1)", "-0.5")
+    points = rows_of(aim_core("export", run_hash, "--format", "csv", "--repo", str(path),
+                              cwd=tmp_path).stdout)
+    assert (points[0]["metric"], points[0]["value"]) == ("'+cmd", "-0.5")
+    texts = rows_of(aim_core("export", run_hash, "--kind", "text", "--format", "csv",
+                             "--repo", str(path), cwd=tmp_path).stdout)
+    assert texts[0]["text"] == "'-2+3"
+
+
 def test_export_errors(repo, tmp_path):
     path, hashes = repo
     assert aim_core("export", "--format", "csv", "--repo", str(path), cwd=tmp_path,
