@@ -304,8 +304,8 @@ def even_histogram(limits: list[float], counts: list[float], lo: float, hi: floa
     import numpy as np
 
     limits_a, counts_a = np.asarray(limits, float), np.asarray(counts, float)
-    if not hi > lo:
-        return np.array([counts_a.sum()]), (lo, hi)
+    if not hi > lo:  # every sample had one value: one bin around it, as np.histogram does
+        return np.array([counts_a.sum()]), (lo - 0.5, hi + 0.5)
     left = np.clip(np.concatenate([[-np.inf], limits_a[:-1]]), lo, hi)
     right = np.clip(limits_a, lo, hi)
     edges = np.linspace(lo, hi, bins + 1)
