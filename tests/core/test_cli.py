@@ -88,6 +88,16 @@ def test_missing_repo_is_an_error(tmp_path):
                     check=1).returncode == 1
 
 
+@pytest.mark.parametrize("command", [("runs", "ls"), ("reindex",), ("export", "abc", "--format",
+                                                                    "csv")])
+def test_a_missing_repo_says_what_to_do_on_the_command_line(tmp_path, command):
+    missing = tmp_path / "no repo"
+    done = aim_core(*command, "--repo", str(missing), cwd=tmp_path, check=1)
+    assert f"No aim-core repo at {missing}" in done.stderr
+    assert f"aim-core init '{missing}'" in done.stderr and "--repo" in done.stderr
+    assert "init=True" not in done.stderr
+
+
 def test_runs_ls_formats_params_metrics_and_queries(repo, tmp_path):
     path, hashes = repo
     table = aim_core("--repo", str(path), "runs", "ls", cwd=tmp_path).stdout
