@@ -30,6 +30,7 @@ from .writing import (
     finished_props,
     new_points,
     stored_sequences,
+    taken_hash_error,
     write_run,
 )
 
@@ -95,7 +96,7 @@ class AimConverter:
         entry = self.repo.catalog.get(run_hash)
         stored = (entry or {}).get("props", {}).get("source") or {}
         if entry is not None and (stored.get("kind"), stored.get("id")) != (SOURCE, aim_hash):
-            raise ValueError(f"run {run_hash} exists and was not converted from Aim")
+            raise taken_hash_error(run_hash, f"Aim run {aim_hash}")
         end_time = run.end_time
         if entry is not None and end_time is not None and stored.get("end_time") == end_time:
             self.report.unchanged()

@@ -34,6 +34,7 @@ from .writing import (
     finished_props,
     new_points,
     stored_sequences,
+    taken_hash_error,
     write_run,
 )
 
@@ -149,8 +150,7 @@ class MlflowConverter:
         entry = self.repo.catalog.get(run_hash)
         stored = (entry or {}).get("props", {}).get("source") or {}
         if entry is not None and stored.get("id") != info.run_id:
-            raise ValueError(f"run {run_hash} exists and was not converted from MLflow run "
-                             f"{info.run_id}")
+            raise taken_hash_error(run_hash, f"MLflow run {info.run_id}")
         source = {"kind": SOURCE, "id": info.run_id, "uri": self.uri,
                   "status": info.status, "end_time": info.end_time}
         if entry is not None and info.status in STATUSES and all(

@@ -28,7 +28,7 @@ from ..errors import ConvertError
 from ..params import to_json
 from ..repo import Repo
 from .report import ConvertReport, ProgressFactory, convert_each, progress_bar
-from .writing import Point, append_run, finished_props, write_run
+from .writing import Point, append_run, finished_props, taken_hash_error, write_run
 
 SOURCE = "tensorboard"
 READER_VERSION = 2  # files read by an older reader are read again (they may hold more kinds)
@@ -155,7 +155,7 @@ class TensorBoardConverter:
         entry = self.repo.catalog.get(run_hash)
         source = (entry or {}).get("props", {}).get("source") or {}
         if entry is not None and source.get("id") != folder.identity():
-            raise ValueError(f"run {run_hash} exists and was not converted from {folder.path}")
+            raise taken_hash_error(run_hash, str(folder.path))
         files_state = dict(source.get("files", {}))
         collected = Collected()
         changed = False

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..context import canonical_context, context_key
-from ..errors import RunLockedError
+from ..errors import ConvertError, RunLockedError
 from ..params import to_json
 from ..repo import Repo
 from ..storage import flusher as registry
@@ -34,6 +34,15 @@ def finished_props(name: str, experiment: str, creation_time: float, end_time: f
     return {"name": name, "description": "", "experiment": experiment, "tags": [],
             "creation_time": creation_time, "end_time": end_time, "active": False,
             "archived": False, "status": status, **extra, "source": source}
+
+
+def taken_hash_error(run_hash: str, source: str) -> ConvertError:
+    """The error for a run that holds ``run_hash`` but was not converted from ``source``."""
+    return ConvertError(
+        f"Run {run_hash} already exists in this repo but was not converted from {source}, so "
+        "it was left as it is. Convert into another repo (--repo PATH), or, if that run is an "
+        f"old copy you no longer need, delete it (`aim-core runs rm {run_hash}`) and convert "
+        "again.")
 
 
 def write_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[str, Any],

@@ -193,3 +193,15 @@ def test_a_param_that_cannot_be_stored_is_named_by_its_path(repo):
     props = finished_props("job", "default", T0 / 1000, T0 / 1000, "finished", {})
     with pytest.raises(ValueError, match=r"Param params\.job_id = \d+ is outside the int64"):
         write_run(repo, "a" * 24, props, {"params": {"job_id": 2**70}}, [])
+
+
+def test_a_run_already_holding_the_hash_is_left_alone_saying_what_to_do(store, repo):
+    taken = store["ids"]["broken"]
+    write_run(repo, taken, finished_props("mine", "default", T0 / 1000, T0 / 1000, "finished",
+                                          {}), {"mine": 1}, [])
+    report = convert_mlflow(store["uri"], repo)
+
+    ((what, why),) = report.failures
+    assert taken in what and f"Run {taken} already exists" in why
+    assert f"aim-core runs rm {taken}" in why and "--repo" in why
+    assert repo.get_run(taken)["mine"] == 1 and report.runs_new == 2
