@@ -7,15 +7,23 @@ import os
 import sys
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers.trainer_callback import ExportableState, TrainerCallback
+from transformers.trainer_callback import (
+    ExportableState,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+)
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from aim_core import Repo, Run
 from aim_core.errors import RunNotFoundError
 from aim_core.integrations.naming import MetricNaming
 from aim_core.params import to_json
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
 
 _TRAIN = {"subset": "train"}
 # Keys the Trainer logs without a split prefix (loss, learning_rate, grad_norm) are training keys.
@@ -72,7 +80,8 @@ class AimCallback(TrainerCallback, ExportableState):
             self.setup()
         return self._run
 
-    def setup(self, args=None, state=None, model=None) -> None:
+    def setup(self, args: TrainingArguments | None = None, state: TrainerState | None = None,
+              model: Any = None) -> None:
         """Open (or resume) the run as Aim's ``setup`` does; store ``args`` and ``model``."""
         if state is not None and not state.is_world_process_zero:
             return
@@ -111,7 +120,8 @@ class AimCallback(TrainerCallback, ExportableState):
 
     # -- Trainer events -------------------------------------------------------------
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, model: Any = None, **kwargs: Any) -> None:
         """Open (or resume) the run and record the arguments and the model."""
         if not state.is_world_process_zero:
             return
@@ -119,7 +129,8 @@ class AimCallback(TrainerCallback, ExportableState):
         self._adopt_checkpoint_state(state)
         self._setup(args, model, log_params=True)
 
-    def on_log(self, args, state, control, logs=None, model=None, **kwargs) -> None:
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, float] | None = None, model: Any = None, **kwargs: Any) -> None:
         """Track logged values; the end-of-training summary goes to params."""
         if not state.is_world_process_zero or not logs:
             return
@@ -131,12 +142,15 @@ class AimCallback(TrainerCallback, ExportableState):
         else:
             self._track_all(run, logs, state)
 
-    def on_evaluate(self, args, state, control, **kwargs) -> None:
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, **kwargs: Any) -> None:
         """Close the run after an evaluation outside training (its metrics came via on_log)."""
         if state.is_world_process_zero and not self._training:
             self._close()
 
-    def on_predict(self, args, state, control, metrics=None, model=None, **kwargs) -> None:
+    def on_predict(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                   metrics: dict[str, float] | None = None, model: Any = None,
+                   **kwargs: Any) -> None:
         """Track ``trainer.predict`` metrics (``test_`` keys), which the Trainer does not log."""
         if not state.is_world_process_zero or not metrics:
             return
@@ -144,7 +158,8 @@ class AimCallback(TrainerCallback, ExportableState):
         if not self._training:
             self._close()
 
-    def on_save(self, args, state, control, **kwargs) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                **kwargs: Any) -> None:
         """Record where the checkpoint was written."""
         if not state.is_world_process_zero or self._run is None:
             return
@@ -154,7 +169,8 @@ class AimCallback(TrainerCallback, ExportableState):
             checkpoint["best"] = state.best_model_checkpoint
         self._set_param(self._run, "checkpoint", checkpoint)
 
-    def on_train_end(self, args, state, control, **kwargs) -> None:
+    def on_train_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
         """Flush and close the run; a later evaluate() or train() reopens it."""
         if state.is_world_process_zero:
             self._training = False
@@ -162,7 +178,7 @@ class AimCallback(TrainerCallback, ExportableState):
 
     # -- run lifecycle ----------------------------------------------------------------
 
-    def _adopt_checkpoint_state(self, state) -> None:
+    def _adopt_checkpoint_state(self, state: TrainerState) -> None:
         """On resume, take the run hash from the callback state stored in the checkpoint."""
         if self._run_hash is not None:
             return
@@ -173,7 +189,7 @@ class AimCallback(TrainerCallback, ExportableState):
             if self._repo is None:
                 self._repo = saved_args.get("repo")
 
-    def _setup(self, args, model, log_params: bool = False) -> Run:
+    def _setup(self, args: TrainingArguments | None, model: Any, log_params: bool = False) -> Run:
         """Return the open run, opening or resuming it on first use."""
         if self._run is not None:
             if log_params:
@@ -203,7 +219,7 @@ class AimCallback(TrainerCallback, ExportableState):
 
     # -- params and metrics -------------------------------------------------------------
 
-    def _log_params(self, run: Run, args, model) -> None:
+    def _log_params(self, run: Run, args: TrainingArguments | None, model: Any) -> None:
         if args is not None:
             self._set_param(run, "hparams", args.to_dict())
         if model is not None:
@@ -217,7 +233,7 @@ class AimCallback(TrainerCallback, ExportableState):
                    f"AimCallback stores param {path} ({type(value).__qualname__}) with str().")
         return str(value)
 
-    def _track_all(self, run: Run, logs: Mapping[str, Any], state) -> None:
+    def _track_all(self, run: Run, logs: Mapping[str, Any], state: TrainerState) -> None:
         naming = self._naming_for(logs)
         for key, value in logs.items():
             name, context = naming.split(key)
@@ -225,7 +241,8 @@ class AimCallback(TrainerCallback, ExportableState):
             if context and key not in _NOT_METRICS:
                 self._track(run, key, value, name, context, state)
 
-    def _track(self, run: Run, key: str, value: Any, name: str, context: dict, state) -> None:
+    def _track(self, run: Run, key: str, value: Any, name: str, context: dict,
+               state: TrainerState) -> None:
         try:
             run.track(value, name=name, step=state.global_step, epoch=state.epoch, context=context)
         except TypeError:

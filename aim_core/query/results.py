@@ -411,7 +411,3 @@ def metric_frame(pd: Any, metric: Metric) -> Any:
 def context_text(context: Any) -> str:
     """A context as compact JSON with sorted keys (how tables and exports show it)."""
     return context_key(context or {})
-
-
-def _pandas(caller: str) -> Any:
-    return pandas(caller)
