@@ -30,12 +30,11 @@ from .report import ConvertReport, ProgressFactory, convert_each, progress_bar
 from .writing import (
     Point,
     SequenceData,
-    append_run,
     finished_props,
     new_points,
+    save_converted,
     stored_sequences,
     taken_hash_error,
-    write_run,
 )
 
 SOURCE = "mlflow"
@@ -160,16 +159,7 @@ class MlflowConverter:
         sequences = self._sequences(info.run_id, sorted(run.data.metrics), entry)
         params = {**(entry or {}).get("params", {}), **run_params(run)}
         props = self._props(experiment, run, sequences, source)
-        written = [s for s in sequences if s[3]]
-        if entry is not None and not written and (props, params) == (entry["props"],
-                                                                      entry["params"]):
-            self.report.unchanged()
-            return
-        if entry is None:
-            write_run(self.repo, run_hash, props, params, sequences)
-        else:
-            append_run(self.repo, run_hash, props, params, sequences)
-        self.report.wrote(len(written), sum(len(s[3]) for s in written), entry is None)
+        save_converted(self.repo, run_hash, entry, props, params, sequences, self.report)
 
     def _sequences(self, run_id: str, keys: list[str], entry: dict[str, Any] | None
                    ) -> list[SequenceData]:

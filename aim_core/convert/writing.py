@@ -21,6 +21,7 @@ from ..repo import Repo
 from ..storage import flusher as registry
 from ..storage import importer
 from ..storage.writer import RunWriter
+from .report import ConvertReport
 
 Point = tuple[int, Any, float, float]  # (step, value, epoch, timestamp)
 SequenceData = tuple[str, dict[str, Any], str, list[Point]]  # (name, context, kind, points)
@@ -93,6 +94,22 @@ def append_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[st
         writer.ended = (final.get("end_time"), final.get("status"))
         writer.props = {**final, "active": True}
         writer.close()
+
+
+def save_converted(repo: Repo, run_hash: str, entry: dict[str, Any] | None,
+                   props: dict[str, Any], params: dict[str, Any],
+                   sequences: list[SequenceData], report: ConvertReport) -> None:
+    """Write a new run or add to the stored ``entry``; count it unchanged if nothing differs."""
+    written = [s for s in sequences if s[3]]
+    if entry is not None and not written and (props, params) == (entry["props"],
+                                                                  entry["params"]):
+        report.unchanged()
+        return
+    if entry is None:
+        write_run(repo, run_hash, props, params, sequences)
+    else:
+        append_run(repo, run_hash, props, params, sequences)
+    report.wrote(len(written), sum(len(s[3]) for s in written), entry is None)
 
 
 def new_points(points: list[Point], stored: dict[str, Any] | None) -> list[Point]:
