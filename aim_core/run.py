@@ -464,12 +464,7 @@ class Run(RunObjects):
                       lambda: self._read_stored(name, key))
 
     def _read_stored(self, name: str, key: str) -> Any:
-        if getattr(self, "_file_ids", None) is None:
-            self._open_read_only()
-        seq_id = self._file_ids.get((name, key))
-        if seq_id is None:
-            return empty_columns()
-        return self._with_file(lambda run_file: run_file.read_sequence(seq_id))
+        return self._read_stored_columns(name, key, RunFile.read_sequence, empty_columns)
 
     def _live_metric(self, seq: Any) -> Metric:
         writer = self._writer
