@@ -47,3 +47,7 @@ class QueryError(AimCoreError, ValueError):
 
 class StorageError(AimCoreError):
     """Points could not be written; raised only by close() or explicit flush()."""
+
+
+class RemoteError(AimCoreError):
+    """A tracking server could not be reached or refused a request."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AimCoreError, RepoError, RepoNotFoundError, RunLockedError, RunNotFoundError
+from .remote.urls import is_remote_url
 from .run import Run, check_hash
 from .storage import flusher as registry
 from .storage.catalog import Catalog, catalog_for
@@ -21,6 +22,14 @@ CatalogEntry = dict[str, Any]
 
 class Repo:
     """A repo: ``<path>/.aim_core`` with the catalog ``index.sqlite`` and ``runs/``."""
+
+    def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Repo:
+        """A ``RemoteRepo`` for a server URL (``aim://host:port``, ``http(s)://...``)."""
+        if cls is Repo and is_remote_url(path):
+            from .remote.repo import RemoteRepo
+
+            return super().__new__(RemoteRepo)
+        return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike | None = None, *, init: bool = False) -> None:
         base = Path(path).expanduser() if path is not None else default_repo_path()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .context import canonical_context
 from .errors import AimCoreError, ReadOnlyRunError, RunNotFoundError
 from .params import del_path, get_path, normalize_path, set_path, to_json
+from .remote.urls import is_remote_url
 from .sequence import Metric
 from .storage import flusher as registry
 from .storage.run_file import RunFile, summary_of
@@ -49,6 +50,15 @@ class Run:
     ``force_resume`` is accepted for Aim compatibility and changes nothing: the lock of a
     writer that died is released by the kernel, so a stalled run never needs forcing.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Run:
+        """A ``RemoteRun`` when ``repo`` is a server URL (``aim://host:port``) or remote repo."""
+        repo = kwargs.get("repo")
+        if cls is Run and (is_remote_url(repo) or getattr(repo, "is_remote", False)):
+            from .remote.run import RemoteRun
+
+            return super().__new__(RemoteRun)
+        return super().__new__(cls)
 
     def __init__(self, run_hash: str | None = None, *, repo: Any = None,
                  experiment: str | None = None, read_only: bool = False,

@@ -18,6 +18,7 @@ from ..errors import AimCoreError, QueryError, RunLockedError
 from ..query import context_text, flatten, query_metrics, query_runs
 from ..query.validate import compile_query
 from ..repo import Repo
+from . import server as server_command
 from .output import (
     duration_text,
     format_table,
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--allow-writes", action="store_true",
                     help="allow archive/unarchive/delete from the browser")
     up.set_defaults(handler=cmd_up)
+    server_command.add_command(commands, common)
     return parser
 
 

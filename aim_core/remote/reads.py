@@ -1,0 +1,100 @@
+"""The server's read-only endpoints: runs, one run, a sequence's points, AimQL queries.
+
+They back ``Repo("aim://...")``; the query runs here, next to the catalog, and only the
+matches travel.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..context import canonical_context
+from ..errors import RunNotFoundError
+from ..repo import Repo
+from ..run import check_hash
+from .protocol import SERIES_TYPE, encode_series
+from .responses import BadRequest, endpoint
+
+
+def _repo(request: Request) -> Repo:
+    return request.app.state.repo
+
+
+def _hash(request: Request) -> str:
+    return check_hash(request.path_params["hash"])
+
+
+def _with_status(repo: Repo, run_hash: str, entry: dict[str, Any]) -> dict[str, Any]:
+    return {**entry, "status": repo.status_of(run_hash, entry)}
+
+
+def list_runs(request: Request) -> Any:
+    """Every run's catalog entry with its status."""
+    repo = _repo(request)
+    return {"runs": [[h, _with_status(repo, h, e)] for h, e in repo.catalog_entries()]}
+
+
+def get_run(request: Request) -> Any:
+    """One run's catalog entry with its status."""
+    repo, run_hash = _repo(request), _hash(request)
+    entry = repo.catalog.get(run_hash)
+    if entry is None:
+        raise repo.not_found(run_hash)
+    return _with_status(repo, run_hash, entry)
+
+
+def get_series(request: Request) -> Response:
+    """The stored points of one sequence, as binary columns."""
+    repo, run_hash = _repo(request), _hash(request)
+    name = request.query_params.get("name")
+    try:
+        context = canonical_context(json.loads(request.query_params.get("context") or "{}"))
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"context must be a JSON object of scalars ({exc})") from None
+    if not name:
+        raise BadRequest("name is required")
+    run = repo.get_run(run_hash)
+    try:
+        metric = run.get_metric(name, context)
+        if metric is None:
+            raise RunNotFoundError(f"Run {run_hash} has no metric {name!r} with context "
+                                   f"{context}.")
+        columns = (metric.steps, metric.values, metric.epochs, metric.timestamps)
+    finally:
+        run.close()
+    return Response(encode_series(columns), media_type=SERIES_TYPE)
+
+
+def query_runs(request: Request) -> Any:
+    """Runs matching ``q``: ``[[hash, entry with status], ...]``."""
+    repo = _repo(request)
+    matches = repo.query_runs(request.query_params.get("q", ""))
+    return {"runs": [[m.hash, {**m.entry, "status": m.status}] for m in matches]}
+
+
+def query_metrics(request: Request) -> Any:
+    """Metrics matching ``q``: ``[[hash, entry with status, [summaries]], ...]``."""
+    repo = _repo(request)
+    found = repo.query_metrics(request.query_params.get("q", ""))
+    matches = []
+    for run_hash, summaries in found.iter_runs():
+        entry = repo.catalog.get(run_hash)
+        if entry is not None:
+            matches.append([run_hash, _with_status(repo, run_hash, entry), summaries])
+    return {"matches": matches}
+
+
+def routes() -> list[Route]:
+    """The read routes (mounted under ``/remote/v1``)."""
+    return [
+        Route("/runs", endpoint(list_runs)),
+        Route("/runs/{hash}", endpoint(get_run)),
+        Route("/runs/{hash}/series", endpoint(get_series)),
+        Route("/query/runs", endpoint(query_runs)),
+        Route("/query/metrics", endpoint(query_metrics)),
+    ]

@@ -1,0 +1,65 @@
+"""``RemoteRun``: a ``Run`` whose repo is a tracking server (``Run(repo="aim://...")``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..run import Run, check_hash, default_flush_interval
+from ..storage import flusher as registry
+from ..storage.chunks import Columns
+from .repo import RemoteRepo
+
+
+class RemoteRun(Run):
+    """A run tracked through a server: the same API; writes travel as batches, reads as API
+    calls. ``token`` (else ``AIM_CORE_TOKEN``) is sent with every request."""
+
+    def __init__(self, run_hash: str | None = None, *, repo: Any = None,
+                 experiment: str | None = None, read_only: bool = False,
+                 force_resume: bool = False, flush_interval: float | None = None,
+                 token: str | None = None, **_system_options: Any) -> None:
+        self.repo = repo if isinstance(repo, RemoteRepo) else RemoteRepo(repo, token=token)
+        self._writer, self._meta, self._file, self._status = None, None, None, None
+        if read_only:
+            if not run_hash:
+                raise self.repo.not_found("")
+            self.hash = check_hash(run_hash)
+            self._open_read_only()
+            return
+        self.hash = check_hash(run_hash) if run_hash else uuid.uuid4().hex[:24]
+        interval = default_flush_interval() if flush_interval is None else flush_interval
+        self._writer = registry.get_or_open(
+            self.repo.root, self.hash,
+            lambda: self.repo.open_writer(self.hash, run_hash is not None, experiment, interval))
+        if run_hash is not None and experiment is not None:
+            self.experiment = experiment
+
+    @classmethod
+    def from_catalog(cls, repo: Any, run_hash: str, entry: dict[str, Any]) -> RemoteRun:
+        """A read-only run backed by a catalog entry the server sent."""
+        run = super().from_catalog(repo, run_hash, entry)
+        run._status = entry.get("status")
+        return run
+
+    def __repr__(self) -> str:
+        mode = "writable" if self._writer else "read-only"
+        return f"<RemoteRun {self.hash} {mode} on {self.repo.url}>"
+
+    def _open_read_only(self) -> None:
+        entry = self.repo.fetch_entry(self.hash)
+        infos = {str(i): info for i, info in enumerate(entry["sequences"])}
+        self._meta = (entry["props"], entry.get("params", {}), infos)
+        self._status = entry.get("status")
+
+    def _read_stored(self, name: str, context: dict[str, Any]) -> Columns:
+        return self.repo.fetch_series(self.hash, name, context)
+
+    @property
+    def status(self) -> str:
+        """One of running, finished, failed, crashed, corrupted (as the server sees it)."""
+        if self._writer is not None:
+            return "running"
+        if self._status is None:
+            self._status = self.repo.status_of(self.hash, None)
+        return self._status

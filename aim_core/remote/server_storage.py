@@ -1,0 +1,99 @@
+"""How the server writes runs: the storage writer, used the way a local run uses it.
+
+Every call the server makes into :mod:`aim_core.storage` lives here, so that a change of
+the writer's interface is one edit. The server's writers are not registered with this
+process's flusher: only a batch (or a close) commits them, so a point is never committed
+without the idempotency record of the batch that carried it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from ..repo import Repo
+from ..storage.chunks import Columns
+from ..storage.run_file import RunFile
+from ..storage.writer import RunWriter
+
+SESSIONS_KEY = "remote_sessions"
+"""Run-file key: ``{session: last applied batch number}``, written with the points."""
+MAX_SESSIONS = 64
+
+
+def run_exists(repo: Repo, run_hash: str) -> bool:
+    """True when the repo has the run's file."""
+    return repo.run_path(run_hash).exists()
+
+
+def read_sessions(repo: Repo, run_hash: str) -> dict[str, int]:
+    """The idempotency record stored in a run's file (empty when there is none)."""
+    run_file = RunFile(repo.run_path(run_hash), run_hash, read_only=True)
+    try:
+        return dict(run_file.kv.get(SESSIONS_KEY) or {})
+    finally:
+        run_file.close()
+
+
+def read_state(repo: Repo, run_hash: str) -> tuple[dict, dict, list[dict[str, Any]]]:
+    """``(props, params, sequence infos)`` as stored, for a client that resumes the run."""
+    run_file = RunFile(repo.run_path(run_hash), run_hash, read_only=True)
+    try:
+        props, params, infos = run_file.load_meta()
+    finally:
+        run_file.close()
+    sequences = [{"name": i["name"], "context": i["context"], "kind": i.get("kind", "metric"),
+                  "last_step": i.get("last_step")} for i in infos.values()]
+    return props, params, sequences
+
+
+def create_writer(repo: Repo, run_hash: str, props: dict[str, Any]) -> RunWriter:
+    """Create the run (its file and catalog entry) and return its writer."""
+    writer = RunWriter(repo.runs_dir, run_hash, repo.catalog, flush_interval=1.0)
+    writer.create(props)
+    return writer
+
+
+def resume_writer(repo: Repo, run_hash: str) -> tuple[RunWriter, dict[str, int]]:
+    """Open an existing run for appending; also return its idempotency record."""
+    writer = RunWriter(repo.runs_dir, run_hash, repo.catalog, flush_interval=1.0)
+    writer.resume()
+    return writer, dict(writer.file.kv.get(SESSIONS_KEY) or {})
+
+
+def append_points(writer: RunWriter, name: str, context: dict[str, Any], kind: str,
+                  columns: Columns) -> None:
+    """Queue a sequence's points as ``(step, value, epoch, timestamp)`` tuples."""
+    seq = writer.new_sequence(name, context)
+    seq.pending.extend(zip(*(column.tolist() for column in columns), strict=True))
+
+
+def commit(writer: RunWriter, sessions: dict[str, int]) -> None:
+    """Write the queued points, params and props with ``sessions`` in one transaction."""
+    writer.file.kv.put(SESSIONS_KEY, _trimmed(sessions))
+    writer.meta_dirty = True  # forces the commit even for a batch with nothing else
+    writer.flush()
+
+
+def close(writer: RunWriter, status: str) -> None:
+    """End the run with ``status`` and release it."""
+    writer.close(status)
+
+
+def abandon(writer: RunWriter) -> None:
+    """Let go of a run without ending it: it stays active, so it shows as ``crashed``.
+
+    Anything queued but not committed is dropped (the client sends it again).
+    """
+    writer.closed = True
+    with contextlib.suppress(Exception):
+        writer.file.kv.rollback()
+    with contextlib.suppress(Exception):
+        writer.file.close()
+    writer.lock.release()
+
+
+def _trimmed(sessions: dict[str, int]) -> dict[str, int]:
+    if len(sessions) <= MAX_SESSIONS:
+        return sessions
+    return dict(list(sessions.items())[-MAX_SESSIONS:])

@@ -1,0 +1,244 @@
+"""The client-side writer of a remote run: what ``Run`` feeds, with ``RunWriter``'s interface.
+
+``track()`` appends to ``pending`` in memory exactly as for a local run; the run's
+:class:`~aim_core.remote.sender.Sender` thread turns the buffers into batches. Opening,
+params, props and closing become operations in the same ordered stream as the points.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import uuid
+import warnings
+from typing import Any
+
+from ..context import context_key
+from ..errors import RemoteError, RunNotFoundError
+from ..storage.chunks import Columns, concat_columns, sort_by_step
+from ..storage.lock import HOST
+from .outbox import Outbox
+from .protocol import EDITABLE_PROPS, Op, Sequence, columns_of
+from .sender import Sender
+from .spool import spool_root
+from .transport import Transport
+from .urls import server_key
+
+MAX_BATCH_POINTS = 1 << 18
+DEFAULT_HEARTBEAT = 10.0
+DEFAULT_CLOSE_TIMEOUT = 30.0
+FLUSH_TIMEOUT = 30.0
+
+
+def heartbeat_interval() -> float:
+    """Seconds between heartbeats: ``AIM_CORE_HEARTBEAT_INTERVAL``, default 10."""
+    return float(os.environ.get("AIM_CORE_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT))
+
+
+def close_timeout() -> float:
+    """How long ``close()`` waits for the server: ``AIM_CORE_REMOTE_CLOSE_TIMEOUT``, 30 s."""
+    return float(os.environ.get("AIM_CORE_REMOTE_CLOSE_TIMEOUT", DEFAULT_CLOSE_TIMEOUT))
+
+
+class RemoteSequence:
+    """One sequence of a remote run being written: buffered points and the next step."""
+
+    __slots__ = ("name", "context", "kind", "pending", "next_step")
+
+    def __init__(self, name: str, context: dict[str, Any], kind: str = "metric") -> None:
+        self.name, self.context, self.kind = name, context, kind
+        self.pending: list[tuple[Any, float, float, float]] = []
+        self.next_step = 0
+
+
+class RemoteRunWriter:
+    """The single writer of one remote run in this process (``Run`` handles share it)."""
+
+    def __init__(self, transport: Transport, run_hash: str, flush_interval: float) -> None:
+        self.transport, self.run_hash = transport, run_hash
+        self.session = uuid.uuid4().hex[:16]
+        self.flush_interval = flush_interval
+        self.heartbeat_interval = heartbeat_interval()
+        self.by_name: dict[str, list[RemoteSequence]] = {}
+        self.sequences: list[RemoteSequence] = []
+        self.props: dict[str, Any] = {}
+        self.params: dict[str, Any] = {}
+        self.meta_dirty = False
+        self.handles = 0
+        self.closed = False
+        self.next_flush = math.inf  # the sender keeps time; the process flusher only wakes it
+        self.lifecycle = threading.Lock()
+        self._ops: list[Op] = []
+        self._ops_lock = threading.Lock()
+        self._new_seq_lock = threading.Lock()
+        folder = spool_root() / server_key(transport.url)
+        self.outbox = Outbox(folder / f"{run_hash}-{self.session}.spool")
+        self.sender: Sender | None = None
+
+    def __repr__(self) -> str:
+        return f"<RemoteRunWriter {self.run_hash} on {self.transport.url}>"
+
+    # -- opening -----------------------------------------------------------------------------
+    def create(self, props: dict[str, Any]) -> None:
+        """Start a new run with ``props`` (sent with the first batch)."""
+        self.props = props
+        self._open_op("create", props=props)
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue a stored run from the state its server sent (props, params, sequences)."""
+        self.props = {**state["props"], "active": True, "end_time": None, "status": "running"}
+        self.params = state["params"]
+        for info in state["sequences"]:
+            seq = self._add_sequence(info["name"], info["context"], info.get("kind", "metric"))
+            last = info.get("last_step")
+            seq.next_step = 0 if last is None else last + 1
+        self._open_op("resume")
+
+    def revive(self) -> None:
+        """Reopen this run after ``close()`` in the same process (same session, same order)."""
+        self.props = {**self.props, "active": True, "end_time": None, "status": "running"}
+        self._open_op("resume")
+
+    def _open_op(self, kind: str, **args: Any) -> None:
+        args.update(heartbeat=self.heartbeat_interval,
+                    client={"host": HOST, "pid": os.getpid()})
+        with self.lifecycle:
+            self.closed = False
+            with self._ops_lock:
+                self._ops.append(Op(kind, args))
+            if self.sender is None or self.sender.exited:
+                self.sender = Sender(self)
+                self.sender.start()
+
+    # -- sequences (the interface Run uses) -----------------------------------------------
+    def new_sequence(self, name: str, context: dict[str, Any],
+                     kind: str = "metric") -> RemoteSequence:
+        """Return the sequence ``(name, context)``, creating it once (thread-safe)."""
+        with self._new_seq_lock:
+            seq = self.find_sequence(name, context)
+            if seq is not None:
+                if seq.kind != kind:
+                    raise TypeError(f"Sequence {name!r} {context} holds {seq.kind} values; "
+                                    f"it cannot take {kind} values.")
+                return seq
+            return self._add_sequence(name, context, kind)
+
+    def _add_sequence(self, name: str, context: dict[str, Any], kind: str) -> RemoteSequence:
+        seq = RemoteSequence(name, context, kind)
+        self.sequences.append(seq)
+        self.by_name.setdefault(name, []).append(seq)
+        return seq
+
+    def find_sequence(self, name: str, context: dict[str, Any]) -> RemoteSequence | None:
+        """Return the sequence ``(name, context)`` if it exists."""
+        key = context_key(context)
+        for seq in self.by_name.get(name, ()):
+            if context_key(seq.context) == key:
+                return seq
+        return None
+
+    def read_points(self, seq: RemoteSequence) -> Columns:
+        """Every point of ``seq``: sends what is buffered, then reads it from the server."""
+        self.flush()
+        try:
+            stored = self.transport.series(self.run_hash, seq.name, seq.context)
+        except RunNotFoundError:
+            stored = concat_columns([])
+        pending = list(seq.pending)
+        parts = [stored, columns_of(pending)] if pending else [stored]
+        return sort_by_step(concat_columns(parts))
+
+    def pending_count(self) -> int:
+        """How many points wait in memory."""
+        return sum(len(seq.pending) for seq in self.sequences)
+
+    def nothing_buffered(self) -> bool:
+        """True when no point, op or param change waits to be formed into a batch."""
+        return not self._ops and not self.meta_dirty and not any(
+            seq.pending for seq in self.sequences)
+
+    # -- batches (called on the sender thread) ------------------------------------------------
+    def take_batch(self) -> tuple[list[Op], list[tuple[RemoteSequence, int]], bool] | None:
+        """The next batch's ops, the points it takes per sequence, and whether it took all.
+
+        Order: opening ops, the points, the params/props, then a close, which ends a batch
+        (what follows it waits for the next batch).
+        """
+        with self._ops_lock:
+            control, self._ops = self._ops, []
+            meta, self.meta_dirty = self.meta_dirty, False
+        cut = next((i for i, op in enumerate(control) if op.kind == "close"), len(control))
+        head, tail = control[:cut], control[cut:cut + 1]
+        rest = control[cut + 1:]
+        sequences, consumed, budget = [], [], MAX_BATCH_POINTS
+        for seq in list(self.sequences):
+            n = min(len(seq.pending), budget)
+            if n:
+                sequences.append(Sequence(seq.name, seq.context, seq.kind,
+                                          columns_of(seq.pending[:n])))
+                consumed.append((seq, n))
+                budget -= n
+            if not budget:
+                break
+        complete = budget > 0
+        ops = list(head)
+        if sequences:
+            ops.append(Op("points", sequences=sequences))
+        if meta:
+            ops.append(Op("meta", {"params": self.params, "props": {
+                k: v for k, v in self.props.items() if k in EDITABLE_PROPS}}))
+        if complete:
+            ops.extend(tail)
+        else:
+            rest = tail + rest
+        if rest:
+            with self._ops_lock:
+                self._ops[:0] = rest
+        if not ops:
+            return None
+        return ops, consumed, complete and not rest
+
+    # -- flushing and closing ---------------------------------------------------------------
+    def flush(self) -> bool:
+        """Send everything now and wait (bounded) for the server; never raises."""
+        sender = self.sender
+        return sender.drain(FLUSH_TIMEOUT) if sender is not None else True
+
+    def flush_quietly(self) -> bool:
+        """Wake the sender (the process flusher calls this when a buffer grows large)."""
+        if self.sender is not None:
+            self.sender.wake(force=True)
+        return True
+
+    def close(self, status: str = "finished") -> None:
+        """End the run; wait a bounded time for the server, then say what is still spooled."""
+        with self.lifecycle:
+            if self.closed:
+                return
+            self.closed = True
+            with self._ops_lock:
+                self._ops.append(Op("close", {"status": status}))
+        sender = self.sender
+        if sender is None:
+            return
+        timeout = close_timeout()
+        if not sender.drain(timeout):
+            sender.persist()
+            with self.outbox.lock:
+                points, where = self.outbox.points, self.outbox.where()
+            warnings.warn(
+                f"aim-core: run {self.run_hash}: the server at {self.transport.url} did not "
+                f"acknowledge {points} points within {timeout:g} s. They are kept in {where} "
+                "and sent by this process while it runs, or by the next aim-core client of "
+                "this server once it has exited.", RuntimeWarning, stacklevel=2)
+        lost = self.outbox.lost
+        if lost:
+            raise RemoteError(f"Run {self.run_hash}: {lost} points were refused by the server "
+                              f"{self.transport.url} or did not fit in the spool; see the "
+                              "warnings above.")
+
+    def forget(self) -> None:
+        """In a forked child: drop this writer without sending anything."""
+        self.closed = True
+        self.sender = None
