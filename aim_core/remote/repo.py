@@ -127,7 +127,7 @@ class RemoteRepo(Repo):
         replay_in_background(self.transport)
         key = (self.url, run_hash)
         recent = _recent.get(key)
-        if resume and recent is not None and recent.sender is not None and (
+        if resume and recent is not None and recent.closed and recent.sender is not None and (
                 not recent.sender.exited):
             recent.revive()  # closed here moments ago and still sending: same stream
             return recent

@@ -1,0 +1,118 @@
+"""Network and process failures: nothing lost, nothing applied twice, training never stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from remote_helpers import read_json_line, start_client
+
+from aim_core import Repo, Run
+
+
+def assert_complete(repo_path, run_hash: str, points: int, start: int = 0) -> None:
+    """Every step of both metrics is stored exactly once."""
+    run = Repo(repo_path).get_run(run_hash)
+    for name, context in (("loss", {"subset": "train"}), ("acc", {})):
+        steps = run.get_metric(name, context).steps
+        assert len(steps) == points, (name, len(steps), points)
+        assert np.array_equal(steps, np.arange(start, start + points)), name
+
+
+def wait_for(predicate, timeout: float = 30.0, every: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")
+
+
+def test_server_killed_and_restarted_mid_run_loses_and_repeats_nothing(server_factory):
+    server = server_factory()
+    client = start_client(server.url, "--points", "3000", "--sleep", "0.001", "--report", "100")
+    run_hash = read_json_line(client)["hash"]
+    while read_json_line(client)["step"] < 600:
+        pass
+    server.kill()
+    time.sleep(1.0)  # the client keeps training and spools meanwhile
+    server.start()
+    out = client.stdout.read().strip().splitlines()
+    assert client.wait(timeout=120) == 0, client.stderr.read()
+    assert json.loads(out[-1])["hashes"] == [run_hash]
+    assert_complete(server.repo, run_hash, 3000)
+    assert Repo(server.url).get_run(run_hash).status == "finished"
+
+
+def test_client_started_while_server_down_catches_up(server_factory):
+    server = server_factory(start=False)
+    client = start_client(server.url, "--points", "500", "--sleep", "0.002", "--report", "100")
+    run_hash = read_json_line(client)["hash"]
+    read_json_line(client)
+    time.sleep(1.0)
+    server.start()
+    assert client.wait(timeout=120) == 0, client.stderr.read()
+    assert_complete(server.repo, run_hash, 500)
+    run = Repo(server.url).get_run(run_hash)
+    assert run.status == "finished" and run["hparams"] == {"client": "c", "index": 0}
+
+
+def test_close_gives_up_after_its_timeout_and_a_later_client_delivers_the_spool(
+        server_factory, tmp_path):
+    server = server_factory(start=False)
+    client = start_client(server.url, "--points", "300",
+                          env={"AIM_CORE_REMOTE_CLOSE_TIMEOUT": "0.5"})
+    run_hash = read_json_line(client)["hash"]
+    assert client.wait(timeout=60) == 0
+    stderr = client.stderr.read()
+    spool_dir = tmp_path / "spool"
+    spooled = list(spool_dir.rglob(f"{run_hash}-*.spool"))
+    assert len(spooled) == 1 and str(spooled[0]) in stderr.replace("\n", "")
+    assert "did not acknowledge 600 points" in stderr
+    server.start()
+    other = Run(repo=server.url)  # any later client of this server replays the orphan
+    other.close()
+    wait_for(lambda: Repo(server.url).run_exists(run_hash)
+             and Repo(server.url).get_run(run_hash).status == "finished")
+    assert_complete(server.repo, run_hash, 300)
+    wait_for(lambda: not spooled[0].exists())
+
+
+def test_training_never_waits_or_raises_while_the_server_is_away(server_factory, monkeypatch):
+    server = server_factory(start=False)
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "0.3")
+    run = Run(repo=server.url)
+    run["hparams"] = {"lr": 0.1}
+    for step in range(20_000):
+        run.track(float(step), name="loss", step=step)
+    with pytest.warns(RuntimeWarning, match=r"did not acknowledge 20000 points .* kept in "):
+        run.close()
+
+
+def test_client_killed_leaves_run_crashed_and_another_process_resumes_it(server_factory):
+    server = server_factory()
+    client = start_client(server.url, "--points", "100000", "--sleep", "0.002",
+                          "--report", "50")
+    run_hash = read_json_line(client)["hash"]
+    while read_json_line(client)["step"] < 200:
+        pass
+    os.kill(client.pid, signal.SIGKILL)
+    client.wait()
+    repo = Repo(server.url)
+    assert repo.get_run(run_hash).status == "running"  # until ~3 heartbeats are missed
+    wait_for(lambda: repo.get_run(run_hash).status == "crashed", timeout=20)
+    stored = len(repo.get_run(run_hash).get_metric("loss", {"subset": "train"}).steps)
+    assert stored >= 100
+    resumed = start_client(server.url, "--resume", run_hash, "--points", "50",
+                           "--start", str(stored))
+    assert resumed.wait(timeout=60) == 0, resumed.stderr.read()
+    run = repo.get_run(run_hash)
+    assert run.status == "finished"
+    steps = run.get_metric("loss", {"subset": "train"}).steps
+    assert steps[-1] == stored + 49 and len(np.unique(steps)) == len(steps)
