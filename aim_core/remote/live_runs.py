@@ -72,7 +72,8 @@ class LiveRuns:
     def apply(self, batch: Batch) -> dict[str, Any]:
         """Apply a decoded batch once; answer after it is durable."""
         with self._lock(batch.run):
-            if self._closed_duplicate(batch):
+            live = self._runs.get(batch.run)
+            if (live is None or live.session != batch.session) and self._applied_before(batch):
                 return {"applied": False, "seq": batch.seq}
             live = self._attach(batch.run, batch.session, batch.ops[0] if batch.ops else None)
             live.last_seen = time.monotonic()
@@ -86,12 +87,23 @@ class LiveRuns:
                 raise
             return {"applied": True, "seq": batch.seq}
 
-    def _closed_duplicate(self, batch: Batch) -> bool:
-        """A resent batch whose session already closed the run (nothing to reopen)."""
-        if batch.run in self._runs or not storage.run_exists(self.repo, batch.run):
+    def _applied_before(self, batch: Batch) -> bool:
+        """True for a resent batch the file already records (it is not applied again).
+
+        A resent close whose run is still active is completed: the server may have died
+        between committing the batch and ending the run.
+        """
+        if not storage.run_exists(self.repo, batch.run):
             return False
-        done = storage.read_sessions(self.repo, batch.run).get(batch.session, 0)
-        return batch.seq <= done and any(op.kind == "close" for op in batch.ops)
+        if batch.seq > storage.read_sessions(self.repo, batch.run).get(batch.session, 0):
+            return False
+        close = next((op for op in batch.ops if op.kind == "close"), None)
+        if close is not None and storage.read_state(self.repo, batch.run)[0].get("active"):
+            live = self._attach(batch.run, batch.session, None)
+            with self._table_lock:
+                self._runs.pop(batch.run, None)
+            storage.close(live.writer, close.args["status"])
+        return True
 
     def _apply_ops(self, live: LiveRun, batch: Batch) -> None:
         writer, close_status = live.writer, None

@@ -37,7 +37,7 @@ class Sender(threading.Thread):
         self.last_contact = now
         self.contacted = False
         self._warned: set[str] = set()
-        self._away = False
+        self.away = False
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> None:
@@ -152,7 +152,7 @@ class Sender(threading.Thread):
             where = self.outbox.where()
         self.retry_at = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
-        self._away = True
+        self.away = True
         if exc.status in (401, 403):
             self._warn("token", f"aim-core: server {self.transport.url} refused the token "
                                 f"({exc}); run {self.writer.run_hash} keeps its batches in "
@@ -166,11 +166,11 @@ class Sender(threading.Thread):
         self.backoff = BACKOFF_START
         self.last_contact = time.monotonic()
         self.contacted = True
-        self._away = False
+        self.away = False
 
     # -- heartbeats ------------------------------------------------------------------------
     def _heartbeats_wanted(self) -> bool:
-        return self.contacted and not self.writer.closed and not self._away
+        return self.contacted and not self.writer.closed and not self.away
 
     def _heartbeat(self) -> None:
         if not self._heartbeats_wanted() or not self.outbox.empty:

@@ -28,7 +28,7 @@ from .urls import server_key
 MAX_BATCH_POINTS = 1 << 18
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_CLOSE_TIMEOUT = 30.0
-FLUSH_TIMEOUT = 30.0
+FLUSH_TIMEOUT = 10.0
 
 
 def heartbeat_interval() -> float:
@@ -201,9 +201,17 @@ class RemoteRunWriter:
 
     # -- flushing and closing ---------------------------------------------------------------
     def flush(self) -> bool:
-        """Send everything now and wait (bounded) for the server; never raises."""
+        """Send everything now and wait (bounded) for the server; never raises.
+
+        While the server is away this only moves what is buffered into the spool.
+        """
         sender = self.sender
-        return sender.drain(FLUSH_TIMEOUT) if sender is not None else True
+        if sender is None:
+            return True
+        if sender.away:
+            sender.persist()
+            return False
+        return sender.drain(FLUSH_TIMEOUT)
 
     def flush_quietly(self) -> bool:
         """Wake the sender (the process flusher calls this when a buffer grows large)."""

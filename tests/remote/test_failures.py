@@ -116,3 +116,39 @@ def test_client_killed_leaves_run_crashed_and_another_process_resumes_it(server_
     assert run.status == "finished"
     steps = run.get_metric("loss", {"subset": "train"}).steps
     assert steps[-1] == stored + 49 and len(np.unique(steps)) == len(steps)
+
+
+def test_an_idle_client_re_attaches_its_run_after_a_server_restart(server_factory):
+    server = server_factory()
+    run = Run(repo=server.url)
+    run.track(1.0, name="x")
+    run.flush()
+    repo = Repo(server.url)
+    server.kill()
+    server.start()
+    # the new server holds nothing until the idle client's next heartbeat re-attaches it
+    wait_for(lambda: repo.get_run(run.hash).status == "running", timeout=10)
+    run.track(2.0, name="x")
+    run.close()
+    stored = repo.get_run(run.hash)
+    assert stored.status == "finished" and stored.get_metric("x").values.tolist() == [1.0, 2.0]
+
+
+def test_a_batch_resent_after_its_run_closed_changes_nothing(server):
+    import httpx
+
+    from aim_core.remote.protocol import Op, Sequence, columns_of, encode_batch
+
+    create = Op("create", {"props": {"creation_time": 1.0}, "heartbeat": 5.0})
+    points = Op("points", sequences=[Sequence("x", {}, "metric", columns_of([(0, 1.0, 0.0, 1.0)]))])
+    first = encode_batch("late1", "s1", 1, [create, points], 5.0)
+    close = encode_batch("late1", "s1", 2, [Op("close", {"status": "finished"})], 5.0)
+    url = f"{server.http}/remote/v1/runs/late1/batches"
+    with httpx.Client() as http:
+        assert http.post(url, content=first).json()["applied"]
+        assert http.post(url, content=close).json()["applied"]
+        for body in (first, close):  # a delayed copy of each arrives after the close
+            assert http.post(url, content=body).json() == {"applied": False,
+                                                           "seq": 1 if body is first else 2}
+    stored = Repo(server.url).get_run("late1")
+    assert stored.status == "finished" and stored.get_metric("x").values.tolist() == [1.0]
