@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AimCoreError, RepoError, RepoNotFoundError, RunLockedError, RunNotFoundError
-from .remote.urls import is_remote_url
+from .remote.urls import remote_url_of
 from .run import Run, check_hash
 from .storage import flusher as registry
 from .storage.catalog import Catalog, catalog_for
@@ -24,8 +24,9 @@ class Repo:
     """A repo: ``<path>/.aim_core`` with the catalog ``index.sqlite`` and ``runs/``."""
 
     def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Repo:
-        """A ``RemoteRepo`` for a server URL (``aim://host:port``, ``http(s)://...``)."""
-        if cls is Repo and is_remote_url(path):
+        """A ``RemoteRepo`` for a server URL (``aim://host:port``, ``http(s)://...``), also when
+        ``path`` is None and ``AIM_CORE_REPO`` holds one."""
+        if cls is Repo and remote_url_of(path):
             from .remote.repo import RemoteRepo
 
             return super().__new__(RemoteRepo)

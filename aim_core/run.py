@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .context import canonical_context
 from .errors import AimCoreError, ReadOnlyRunError, RunNotFoundError
 from .params import del_path, get_path, normalize_path, set_path, to_json
-from .remote.urls import is_remote_url
+from .remote.urls import remote_url_of
 from .sequence import Metric
 from .storage import flusher as registry
 from .storage.run_file import RunFile, summary_of
@@ -52,9 +52,9 @@ class Run:
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Run:
-        """A ``RemoteRun`` when ``repo`` is a server URL (``aim://host:port``) or remote repo."""
+        """A ``RemoteRun`` when ``repo`` (or ``AIM_CORE_REPO``) is a server URL or remote repo."""
         repo = kwargs.get("repo")
-        if cls is Run and (is_remote_url(repo) or getattr(repo, "is_remote", False)):
+        if cls is Run and (remote_url_of(repo) or getattr(repo, "is_remote", False)):
             from .remote.run import RemoteRun
 
             return super().__new__(RemoteRun)

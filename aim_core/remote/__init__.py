@@ -9,6 +9,6 @@ holds), :mod:`.security` (token, body limit). Shared: :mod:`.protocol` (the wire
 ``[remote]`` extra (httpx on clients; starlette and uvicorn on the server).
 """
 
-from .urls import is_remote_url
+from .urls import is_remote_url, remote_url_of
 
-__all__ = ["is_remote_url"]
+__all__ = ["is_remote_url", "remote_url_of"]

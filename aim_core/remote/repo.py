@@ -17,7 +17,7 @@ from ..storage.chunks import Columns
 from ..storage.writer import default_props
 from .orphans import replay_in_background
 from .transport import transport_for
-from .urls import base_url
+from .urls import base_url, remote_url_of
 from .writer import RemoteRunWriter
 
 _recent: dict[tuple[str, str], RemoteRunWriter] = {}
@@ -28,7 +28,11 @@ class RemoteRepo(Repo):
 
     is_remote = True
 
-    def __init__(self, url: str, *, init: bool = False, token: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, init: bool = False,
+                 token: str | None = None) -> None:
+        url = remote_url_of(url)
+        if url is None:
+            raise ValueError("RemoteRepo needs a server URL (aim://host:port) or AIM_CORE_REPO")
         self.url = base_url(url)
         self.path = self.url  # what adapters pass on and messages show
         self.root = f"aim-core-remote:{self.url}"  # this process's key of the repo's writers

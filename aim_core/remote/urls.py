@@ -16,6 +16,13 @@ def is_remote_url(repo: Any) -> bool:
     return isinstance(repo, str) and repo.lower().startswith(SCHEMES)
 
 
+def remote_url_of(repo: Any) -> str | None:
+    """The server URL ``repo`` names: itself, or ``AIM_CORE_REPO`` when ``repo`` is None."""
+    if repo is None:
+        repo = os.environ.get("AIM_CORE_REPO")
+    return repo if is_remote_url(repo) else None
+
+
 def base_url(url: str) -> str:
     """The HTTP base URL of a server: ``aim://h:p`` becomes ``http://h:p``; no trailing slash."""
     parts = urlsplit(url.strip())

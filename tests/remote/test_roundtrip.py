@@ -155,3 +155,13 @@ def test_dashboard_is_served_from_the_same_port(server_factory):
         runs = http.get("/api/runs").json()["runs"]
         assert [r["hash"] for r in runs] == [run.hash]
         assert http.get("/remote/v1/info").json()["server"] == "aim-core"
+
+
+def test_aim_core_repo_env_may_name_a_server(server, monkeypatch):
+    monkeypatch.setenv("AIM_CORE_REPO", server.url)
+    with Run(experiment="from-env") as run:  # no repo argument: scripts and adapters unchanged
+        run.track(3.0, name="x")
+    assert isinstance(run, RemoteRun)
+    for repo in (Repo(), Repo.default_repo()):
+        assert isinstance(repo, RemoteRepo)
+        assert repo.get_run(run.hash).experiment == "from-env"
