@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..remote.security import is_loopback, read_token_file
-from ..remote.urls import DEFAULT_PORT
+from ..remote.urls import DEFAULT_PORT, is_remote_url
 from ..repo import default_repo_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -59,6 +59,9 @@ def cmd_server(args: argparse.Namespace) -> int:
         raise CommandError(f"the server needs the [remote] extra ({exc}): "
                            "pip install 'aim-core[remote]'") from None
     repo_path = getattr(args, "repo", None) or default_repo_path()
+    if is_remote_url(os.fspath(repo_path)):
+        raise CommandError(f"--repo (or AIM_CORE_REPO) is the server URL {repo_path}; the "
+                           "server needs a folder: --repo PATH", EXIT_USAGE)
     if token is None and not is_loopback(args.host):
         print(f"Warning: no token; anyone who reaches {args.host} can read and write runs.",
               file=sys.stderr)

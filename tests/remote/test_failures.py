@@ -152,3 +152,23 @@ def test_a_batch_resent_after_its_run_closed_changes_nothing(server):
                                                            "seq": 1 if body is first else 2}
     stored = Repo(server.url).get_run("late1")
     assert stored.status == "finished" and stored.get_metric("x").values.tolist() == [1.0]
+
+
+def test_a_full_spool_drops_batches_and_close_says_so(server_factory, monkeypatch):
+    from aim_core.errors import RemoteError
+
+    server = server_factory(start=False)
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "0.3")
+    monkeypatch.setenv("AIM_CORE_SPOOL_MAX_MB", "0.05")  # 50 kB: a few batches at most
+    rng = np.random.default_rng(0)
+    with pytest.warns(RuntimeWarning) as caught:
+        run = Run(repo=server.url, flush_interval=0.05)
+        for step in range(200_000):  # random values do not compress: the spool fills up
+            run.track(float(rng.random()), name="loss", step=step)
+            if step % 20_000 == 0:
+                time.sleep(0.1)  # let the sender form batches as training goes on
+        with pytest.raises(RemoteError, match="did not fit in the spool"):
+            run.close()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "points dropped: the spool is full" in messages
+    assert "did not acknowledge" in messages
