@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=43800, help="0 picks a free port")
     up.add_argument("--allow-writes", action="store_true",
                     help="allow archive/unarchive/delete from the browser")
+    up.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                    help="also answer to this host name (repeatable; localhost and IP "
+                         "addresses always work)")
     up.set_defaults(handler=cmd_up)
     server_command.add_command(commands, common)
     return parser
@@ -392,7 +395,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """aim-core up [--host H] [--port P] [--allow-writes]"""
+    """aim-core up [--host H] [--port P] [--allow-writes] [--allowed-host NAME]"""
     repo = open_repo(args)
     try:
         from ..ui.server import serve
@@ -400,7 +403,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise CommandError(f"the dashboard needs the [ui] extra ({exc}): "
                            "pip install 'aim-core[ui]'") from None
     try:
-        serve(repo.path, host=args.host, port=args.port, allow_writes=args.allow_writes)
+        serve(repo.path, host=args.host, port=args.port, allow_writes=args.allow_writes,
+              allowed_hosts=args.allowed_host)
     except OSError as exc:
         raise CommandError(str(exc)) from None
     return EXIT_OK

@@ -10,16 +10,23 @@ str, numbers) and the views below; they never call ``getattr`` on an arbitrary o
 from __future__ import annotations
 
 import operator
-import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import QueryError
-
-MAX_SEQUENCE_RESULT = 1_000_000  # longest str/list a query may build with `*`
-MAX_INT_BITS = 1_000_000
+from .limits import (
+    checked_add,
+    checked_join,
+    checked_mod,
+    checked_mul,
+    checked_pow,
+    checked_replace,
+    checked_round,
+    checked_str,
+)
+from .patterns import regex_function
 
 _RUN_PROPS = ("name", "description", "experiment", "tags", "creation_time", "end_time",
               "active", "archived")
@@ -173,10 +180,17 @@ def _path(obj: Any, keys: tuple) -> Any:
     return obj
 
 
+_BOUNDED_METHODS: dict[str, Callable[..., Any]] = {"join": checked_join,
+                                                   "replace": checked_replace}
+
+
 def _method(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     """``obj.name(...)``: str methods on str, dict methods on dict, None otherwise."""
     kind = type(obj)
     if kind is str and name in STR_METHODS:
+        bounded = _BOUNDED_METHODS.get(name)
+        if bounded is not None:
+            return bounded(obj, *args, **kwargs)
         return getattr(obj, name)(*args, **kwargs)
     if kind is dict and name in DICT_METHODS:
         result = getattr(obj, name)(*args, **kwargs)
@@ -232,29 +246,6 @@ def _arith(apply: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return safe
 
 
-def _checked_mod(a: Any, b: Any) -> Any:
-    if isinstance(a, str):
-        return None  # no printf-style formatting: "%999999999d" would exhaust memory
-    return a % b
-
-
-def _checked_mul(a: Any, b: Any) -> Any:
-    for seq, count in ((a, b), (b, a)):
-        sized = isinstance(seq, (str, list, tuple)) and isinstance(count, int)
-        if sized and len(seq) * count > MAX_SEQUENCE_RESULT:
-            raise QueryError(f"a query may not build values longer than "
-                             f"{MAX_SEQUENCE_RESULT:,} items with '*'")
-    return a * b
-
-
-def _checked_pow(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0 and (
-        a.bit_length() * b > MAX_INT_BITS
-    ):
-        raise QueryError(f"a query may not build integers of more than {MAX_INT_BITS:,} bits")
-    return a**b
-
-
 def _unary(apply: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def safe(a: Any) -> Any:
         try:
@@ -264,27 +255,18 @@ def _unary(apply: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return safe
 
 
-def _none_safe(function: Callable[..., Any]) -> Callable[..., Any]:
+def _none_safe(function: Callable[..., Any], name: str | None = None) -> Callable[..., Any]:
     """A builtin that gives None for a None argument or a value of the wrong type."""
     def safe(*args: Any, **kwargs: Any) -> Any:
         if any(a is None for a in args):
             return None
         try:
             return function(*args, **kwargs)
+        except QueryError:
+            raise
         except (TypeError, ValueError, OverflowError):
             return None
-    safe.__name__ = function.__name__
-    return safe
-
-
-def _regex(search: Callable[..., Any]) -> Callable[[Any, Any], Any]:
-    def safe(pattern: Any, text: Any) -> Any:
-        if not isinstance(pattern, str) or not isinstance(text, str):
-            return None
-        try:
-            return search(pattern, text)
-        except re.error as exc:
-            raise QueryError(f"bad regular expression {pattern!r}: {exc}") from None
+    safe.__name__ = name or function.__name__
     return safe
 
 
@@ -298,8 +280,10 @@ def _datetime(*args: int) -> datetime:
 
 def iter_builtins() -> Iterator[tuple[str, Any]]:
     """The callables a query may name."""
-    for function in (len, abs, round, min, max, sum, any, all, str, int, float, bool):
+    for function in (len, abs, min, max, sum, any, all, int, float, bool):
         yield function.__name__, _none_safe(function)
+    yield "round", _none_safe(checked_round, "round")
+    yield "str", _none_safe(checked_str, "str")
     yield "datetime", _datetime
 
 
@@ -308,11 +292,10 @@ EVAL_GLOBALS: dict[str, Any] = {
     **dict(iter_builtins()),
     "_ga": _ga, "_gi": _gi, "_method": _method, "_slice": slice, "_chain": _chain,
     "_lt": _lt, "_le": _le, "_gt": _gt, "_ge": _ge, "_in": _in, "_not_in": _not_in,
-    "_add": _arith(operator.add), "_sub": _arith(operator.sub),
-    "_mul": _arith(_checked_mul), "_div": _arith(operator.truediv),
-    "_floordiv": _arith(operator.floordiv), "_mod": _arith(_checked_mod),
-    "_pow": _arith(_checked_pow),
+    "_add": _arith(checked_add), "_sub": _arith(operator.sub),
+    "_mul": _arith(checked_mul), "_div": _arith(operator.truediv),
+    "_floordiv": _arith(operator.floordiv), "_mod": _arith(checked_mod),
+    "_pow": _arith(checked_pow),
     "_neg": _unary(operator.neg), "_pos": _unary(operator.pos),
-    "_re_match": _regex(re.match), "_re_search": _regex(re.search),
-    "_re_fullmatch": _regex(re.fullmatch),
+    **{f"_re_{name}": regex_function(name) for name in RE_FUNCTIONS},
 }

@@ -18,6 +18,7 @@ from ..errors import QueryError, RunCorruptedError, RunNotFoundError
 from ..params import flatten
 from .catalog import load_entries, scan
 from .evaluate import RunView
+from .limits import timed
 from .validate import CompiledQuery, compile_query
 
 if TYPE_CHECKING:
@@ -31,9 +32,13 @@ __all__ = ["MetricCollection", "RunCollection", "RunMatch", "compile_query", "qu
 Entry = dict[str, Any]
 
 
+@timed
 def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
-               fields: Iterable[tuple[str, ...]] | None = None) -> RunCollection:
+               fields: Iterable[tuple[str, ...]] | None = None,
+               timeout: float | None = None) -> RunCollection:
     """Return the runs whose catalog entry matches the AimQL expression ``q``.
+
+    With ``timeout`` (seconds), evaluating the query for longer raises QueryError.
 
     Damaged runs are skipped with one warning unless ``skip_corrupted`` is False (listings
     show them as ``corrupted``). With ``fields`` (entry paths such as ``("props", "name")``)
@@ -53,8 +58,12 @@ def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
     return RunCollection(matches)
 
 
-def query_metrics(repo: Repo, q: str) -> MetricCollection:
-    """Return the metrics (sequence, run) that match the AimQL expression ``q``."""
+@timed
+def query_metrics(repo: Repo, q: str, *, timeout: float | None = None) -> MetricCollection:
+    """Return the metrics (sequence, run) that match the AimQL expression ``q``.
+
+    With ``timeout`` (seconds), evaluating the query for longer raises QueryError.
+    """
     compiled = compile_query(q or "", allow_metric=True)
     run_test, metric_test = compiled.run_test, compiled.metric_test
     rows, full = _entries(repo, compiled.run_paths if run_test else compiled.paths)

@@ -20,8 +20,11 @@ from typing import Any
 from ..errors import QueryError
 from .catalog import needed_paths
 from .evaluate import EVAL_GLOBALS, FUNCTION_ARITY, METHOD_NAMES, RE_FUNCTIONS
+from .limits import start_evaluation
+from .patterns import check_pattern
 
 MAX_QUERY_CHARS = 10_000
+MAX_DEPTH = 64  # syntax-tree levels; deeper trees would exhaust the recursion limit
 DATA_NAMES = frozenset({"run", "metric"})
 _SELECT_IF = re.compile(r"\s*select\b.*?\bif\b", re.IGNORECASE | re.DOTALL)
 
@@ -76,6 +79,7 @@ def compile_query(query: str, *, allow_metric: bool = True) -> CompiledQuery:
 def _compile_cached(query: str, allow_metric: bool) -> CompiledQuery:
     body, offset = strip_select(query)
     tree, offset = parse_expression(body, offset, query)
+    check_depth(tree)
     _Validator(offset, query, allow_metric).visit(tree)
     run_terms, metric_terms = _split_terms(tree.body)
     uses_metric = bool(metric_terms)
@@ -118,6 +122,17 @@ def parse_expression(body: str, offset: int, query: str) -> tuple[ast.Expression
         raise query_error(message, query, column) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise QueryError(f"cannot parse the query: {exc}") from None
+
+
+def check_depth(tree: ast.AST) -> None:
+    """Refuse a syntax tree deeper than ``MAX_DEPTH`` (checked without recursion)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise QueryError(f"the query nests more than {MAX_DEPTH} levels deep (such as "
+                             "a + b + c + ... or run.a.b.c... very many times); simplify it")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def query_error(message: str, query: str, column: int) -> QueryError:
@@ -222,9 +237,9 @@ class _Validator(ast.NodeVisitor):
         pattern = node.args[0] if node.args else None
         if isinstance(pattern, ast.Constant) and isinstance(pattern.value, str):
             try:
-                re.compile(pattern.value)
-            except re.error as exc:
-                self.fail(pattern, f"bad regular expression ({exc})")
+                check_pattern(pattern.value)
+            except QueryError as exc:
+                self.fail(pattern, str(exc))
 
     def visit_Dict(self, node: ast.Dict) -> None:
         if any(key is None for key in node.keys):
@@ -291,7 +306,12 @@ def _build(body: ast.AST) -> Callable[[Any, Any], Any]:
     tree = ast.Expression(body=ast.Lambda(args=args, body=rewritten))
     ast.fix_missing_locations(tree)
     code = compile(tree, "<aimql>", "eval")
-    return eval(code, dict(EVAL_GLOBALS))  # noqa: S307 - validated tree, no builtins
+    evaluate = eval(code, dict(EVAL_GLOBALS))  # noqa: S307 - validated tree, no builtins
+
+    def test(run: Any, metric: Any) -> Any:
+        start_evaluation()  # the time budget, and a fresh size budget per run or sequence
+        return evaluate(run, metric)
+    return test
 
 
 def _call(name: str, *args: ast.AST) -> ast.Call:

@@ -8,7 +8,7 @@ Keys of the single table ``run`` (JSON unless said otherwise):
 - ``params``: the nested params dict.
 - ``sequences``: ``{seq_id: {"name", "context", "chunks" (chunk ids, oldest first),
   "chunk_sizes", "count", "first_step", "first", "last_step", "last", "min", "max"}}``.
-- ``chunk/<seq_id>/<chunk_id>``: raw point chunks (see ``chunks.py``); small chunks are
+- ``chunk/<seq_id>/<chunk_id>``: point chunks (see ``chunks.py``); small chunks are
   merged until they reach ``CHUNK_POINTS`` points (see ``sequence_state.py``), so a sequence
   is a handful of blobs however often it was flushed.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunCorruptedError
-from .chunks import Columns, concat_columns, decode_chunk, sort_by_step
+from .chunks import Columns, concat_columns, decode_chunk, decode_chunks, sort_by_step
 from .kvfile import KVFile, ReadOnlyKV
 
 CHUNK_POINTS = 1 << 16
@@ -77,10 +77,9 @@ class RunFile:
     def read_columns(self, seq_id: str, chunk_ids: list[int], sort: bool = True) -> Columns:
         """Read every stored point of one sequence, sorted by step unless told otherwise."""
         try:
-            parts = [decode_chunk(self.kv.get(chunk_key(seq_id, i))) for i in chunk_ids]
+            columns = decode_chunks([self.kv.get(chunk_key(seq_id, i)) for i in chunk_ids])
         except READ_ERRORS as exc:
             raise self.corrupted(exc) from exc
-        columns = concat_columns(parts)
         return sort_by_step(columns) if sort else columns
 
     def read_sequence(self, name: str, context: dict[str, Any]) -> Columns:

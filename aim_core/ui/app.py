@@ -1,21 +1,30 @@
-"""The dashboard's Starlette app: three pages, their static files, plotly.js and the JSON API."""
+"""The dashboard's Starlette app: the pages, their static files, plotly.js and the JSON API."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from aim_core.ui import api
+from aim_core.ui import api, pages
+from aim_core.ui.api.handler import QUERY_SECONDS
+from aim_core.ui.hosts import HostCheck
 
-STATIC = Path(__file__).with_name("static")
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
@@ -31,13 +40,13 @@ def plotly_js() -> Path:
     return path
 
 
-def page(filename: str):
-    """An endpoint serving one of our HTML pages."""
+def page_endpoint(page: pages.Page):
+    """An endpoint serving one page."""
 
     def endpoint(request: Request) -> Response:
-        return FileResponse(STATIC / filename, media_type="text/html", headers=NO_CACHE)
+        return HTMLResponse(pages.render(page), headers=NO_CACHE)
 
-    endpoint.__name__ = filename.replace(".", "_")
+    endpoint.__name__ = f"{page.name}_page"
     return endpoint
 
 
@@ -57,17 +66,23 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("Not Found", 404)
 
 
-def create_app(repo_path: str | os.PathLike[str], allow_writes: bool = False) -> Starlette:
-    """Build the dashboard app over the repo at `repo_path` (read-only unless `allow_writes`)."""
+def create_app(repo_path: str | os.PathLike[str], allow_writes: bool = False,
+               allowed_hosts: Iterable[str] = (),
+               query_seconds: float = QUERY_SECONDS) -> Starlette:
+    """Build the dashboard app over the repo at `repo_path` (read-only unless `allow_writes`).
+
+    Requests must name the dashboard in their Host header: loopback names, IP addresses or
+    one of `allowed_hosts` (the server adds the address it listens on). API answers give up
+    after `query_seconds` with a 503.
+    """
     routes = [
-        Route("/", page("runs.html")),
-        Route("/metrics", page("metrics.html")),
-        Route("/runs/{hash}", page("run.html")),
+        *(Route(page.route, page_endpoint(page)) for page in pages.PAGES),
         Route("/vendor/plotly.min.js", vendor_plotly),
         *api.routes(),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
-    app.state.dashboard = api.Dashboard(os.fspath(repo_path), allow_writes)
+    middleware = [Middleware(HostCheck, allowed=tuple(allowed_hosts))]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={404: not_found})
+    app.state.dashboard = api.Dashboard(os.fspath(repo_path), allow_writes, query_seconds)
     app.state.plotly_js = plotly_js()
     return app

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
+from collections.abc import Iterable
 
 import uvicorn
 
+from aim_core.ui.api.handler import QUERY_SECONDS
 from aim_core.ui.app import create_app
 
 DEFAULT_HOST = "127.0.0.1"
@@ -41,14 +44,21 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     allow_writes: bool = False,
+    allowed_hosts: Iterable[str] = (),
+    query_seconds: float = QUERY_SECONDS,
 ) -> None:
     """Serve the dashboard of the repo at `repo_path`, print its URL, run until interrupted.
 
     Raises `aim_core.errors.RepoNotFoundError` when there is no repo, `OSError` when the
-    port is taken. `port=0` picks a free port (the printed URL shows which).
+    port is taken. `port=0` picks a free port (the printed URL shows which). Requests must
+    name the dashboard in their Host header: localhost, an IP address, `host` itself or one
+    of `allowed_hosts` (see `aim_core.ui.hosts`). An API answer taking longer than
+    `query_seconds` is given up with a 503.
     """
-    app = create_app(repo_path, allow_writes=allow_writes)
+    app = create_app(repo_path, allow_writes=allow_writes,
+                     allowed_hosts=(host, *allowed_hosts), query_seconds=query_seconds)
     sock = bind(host, port)
+    threading.Thread(target=app.state.dashboard.warm, name="aim-core-warm", daemon=True).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     mode = "read-write" if allow_writes else "read-only"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import socket
 
@@ -15,6 +17,7 @@ from aim_core.ui.app import create_app
 from aim_core.ui.server import serve
 
 LOSS_TRAIN = 'loss {"subset":"train"}'
+LOCAL = "http://127.0.0.1"
 
 
 def test_info_says_read_only(client, ui_repo):
@@ -134,6 +137,7 @@ def test_series_filter_by_context_and_nan_as_null(client, ui_repo):
 
 @pytest.mark.parametrize("params", [
     {}, {"run": "x", "context": "[1]"}, {"run": "x", "context": "{"}, {"run": "x", "points": "0"},
+    {"run": "x", "points": "2"},
 ])
 def test_series_bad_arguments_are_400(client, params):
     assert client.get("/api/series", params=params).status_code == 400
@@ -166,7 +170,8 @@ def test_writes_are_refused_when_read_only(client, ui_repo):
 def test_writes_with_allow_writes(tmp_path):
     hashes = make_repo(tmp_path / "repo")
     small, wide = hashes["sgd-small"], hashes["sgd-wide"]
-    with TestClient(create_app(tmp_path / "repo", allow_writes=True)) as client:
+    app = create_app(tmp_path / "repo", allow_writes=True)
+    with TestClient(app, base_url=LOCAL) as client:
         write = {"X-Aim-Core-Write": "1"}
         assert client.get("/api/info").json()["allow_writes"] is True
         assert client.post(f"/api/runs/{small}/archive").status_code == 403  # no header
@@ -187,7 +192,8 @@ def test_writes_with_allow_writes(tmp_path):
 
 
 def test_pages_and_plotly_are_served_locally(client, ui_repo):
-    for path in ("/", "/metrics", f"/runs/{ui_repo[1]['long']}"):
+    pages = ("/", "/metrics", "/params", "/scatters", "/compare", f"/runs/{ui_repo[1]['long']}")
+    for path in pages:
         resp = client.get(path)
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
         assert "http://" not in resp.text and "https://" not in resp.text
@@ -213,7 +219,97 @@ def test_downsampling_scales(tmp_path):
     for step, value in enumerate(np.sin(np.arange(200_000) / 1000.0)):
         run.track(float(value), name="sine", step=step)
     run.close()
-    with TestClient(create_app(tmp_path / "big")) as client:
+    with TestClient(create_app(tmp_path / "big"), base_url=LOCAL) as client:
         (series,) = client.get("/api/metrics", params={"q": ""}).json()["series"]
     assert series["count"] == 200_000 and len(series["values"]) <= 1000
     assert series["steps"][-1] == 199_999
+
+
+def test_runs_pages_partition_the_sorted_table(client):
+    full = client.get("/api/runs", params={"sort": "name", "dir": "asc"}).json()
+    names = [r["name"] for r in full["runs"]]
+    assert names == sorted(names) and full["count"] == 4
+    pages = [client.get("/api/runs", params={"sort": "name", "dir": "asc", "offset": offset,
+                                             "limit": 3}).json() for offset in (0, 3)]
+    assert [len(p["runs"]) for p in pages] == [3, 1] and all(p["count"] == 4 for p in pages)
+    assert [r["name"] for p in pages for r in p["runs"]] == names
+    desc = client.get("/api/runs", params={"sort": "name", "dir": "desc"}).json()
+    assert [r["name"] for r in desc["runs"]] == names[::-1]
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_sorting_by_a_param_keeps_missing_values_last(client, direction):
+    body = client.get("/api/runs", params={"sort": "p:hparams.batch_size", "dir": direction,
+                                           "param": "hparams.batch_size"}).json()
+    assert [r["params"]["hparams.batch_size"] for r in body["runs"]][-1] is None
+    lrs = [r["name"] for r in client.get("/api/runs", params={
+        "sort": "p:hparams.lr", "dir": direction}).json()["runs"]]
+    expected = ["long", "sgd-small", "sgd-wide", "sgd-large"]  # lr 0.001, 0.01, 0.02, 0.05
+    assert lrs == (expected if direction == "asc" else expected[::-1])
+
+
+def test_sorting_by_a_metric_orders_by_its_last_value(client, ui_repo):
+    body = client.get("/api/runs", params={"sort": "m:" + LOSS_TRAIN, "dir": "asc",
+                                           "metric": LOSS_TRAIN}).json()
+    lasts = [r["metrics"][LOSS_TRAIN] for r in body["runs"]]
+    assert lasts[:3] == sorted(lasts[:3]) and lasts[3] is None  # the long run has no loss
+
+
+def test_runs_csv_holds_every_row_of_the_table(client):
+    args = {"sort": "p:hparams.lr", "dir": "asc", "param": ["hparams.lr", "hparams.optimizer.name"],
+            "metric": LOSS_TRAIN}
+    body = client.get("/api/runs", params=args).json()
+    resp = client.get("/api/runs.csv", params=args)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert "attachment" in resp.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert [r["hash"] for r in rows] == [r["hash"] for r in body["runs"]]
+    for row, run in zip(rows, body["runs"], strict=True):
+        assert row["name"] == run["name"] and row["status"] == run["status"]
+        assert float(row["creation_time"]) == run["creation_time"]
+        assert row["hparams.lr"] == str(run["params"]["hparams.lr"])
+        last = run["metrics"][LOSS_TRAIN]
+        assert row[LOSS_TRAIN] == ("" if last is None else repr(last))
+
+
+def test_compare_puts_params_side_by_side_and_lists_shared_metrics(client, ui_repo):
+    hashes = [ui_repo[1]["sgd-small"], ui_repo[1]["long"]]
+    body = client.get("/api/compare", params={"run": hashes}).json()
+    assert [r["hash"] for r in body["runs"]] == hashes
+    rows = {p["key"]: p for p in body["params"]}
+    assert rows["hparams.lr"] == {"key": "hparams.lr", "values": [0.01, 0.001], "differs": True}
+    assert rows["hparams.batch_size"]["values"] == [32, None] and rows["hparams.batch_size"][
+        "differs"]
+    assert body["metrics"] == []  # the long run tracks wave/gaps only
+    pair = [ui_repo[1]["sgd-small"], ui_repo[1]["sgd-large"]]
+    body = client.get("/api/compare", params={"run": pair}).json()
+    assert {p["key"]: p["differs"] for p in body["params"]} == {
+        "hparams.lr": True, "hparams.batch_size": False, "hparams.optimizer.name": False}
+    assert [m["key"] for m in body["metrics"]] == [
+        'acc {"subset":"val"}', LOSS_TRAIN, 'loss {"subset":"val"}']
+    assert client.get("/api/compare", params={"run": ["f" * 24]}).status_code == 404
+    assert client.get("/api/compare").status_code == 400
+
+
+def test_the_runs_table_is_built_once_for_concurrent_requests(ui_repo):
+    import threading
+
+    from aim_core.query import query_runs
+    from aim_core.ui.run_table import RunTables
+
+    repo = Repo(ui_repo[0])
+    tables, calls = RunTables(repo), []
+
+    def query(q, **kwargs):
+        calls.append(q)
+        return query_runs(repo, q, **kwargs)
+
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(tables.table("", query)))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert calls == [""] and len(results) == 4 and all(t is results[0] for t in results)
+    assert len(results[0].rows) == 4

@@ -1,136 +1,111 @@
-// Runs page: AimQL search, picked param/metric columns, sorting, live refresh, writes.
+// Runs page: AimQL search, a paged table sorted by the server, picked param/metric columns,
+// selection for Compare, CSV, live refresh of running runs, writes with --allow-writes.
 "use strict";
 
 const REFRESH_MS = 3000;
 const STORE = "aim-core.runs.columns";
+const DEFAULTS = { q: "", sort: "creation_time", dir: "desc", page: 0, size: 100, param: null, metric: null, sel: [] };
 const state = {
-  q: new URLSearchParams(location.search).get("q") || "",
-  picked: JSON.parse(localStorage.getItem(STORE) || "null"),
-  sort: { key: "creation_time", dir: -1 },
-  rows: [],
+  ...Dash.readState(DEFAULTS),
+  rows: [], count: 0,
   columns: { params: [], metrics: [] },
   info: { allow_writes: false },
-  selected: new Set(),
 };
+if (state.param === null && state.metric === null) {
+  const stored = JSON.parse(localStorage.getItem(STORE) || "null");
+  if (stored) Object.assign(state, { param: stored.params, metric: stored.metrics });
+}
 
 const FIXED = [
-  { key: "hash", title: "hash", get: (r) => r.hash },
-  { key: "name", title: "name", get: (r) => r.name },
-  { key: "experiment", title: "experiment", get: (r) => r.experiment },
-  { key: "status", title: "status", get: (r) => r.status },
-  { key: "creation_time", title: "created", get: (r) => r.creation_time },
-  { key: "duration", title: "duration", get: (r) => r.duration },
+  { id: "hash", title: "hash", get: (r) => r.hash },
+  { id: "name", title: "name", get: (r) => r.name },
+  { id: "experiment", title: "experiment", get: (r) => r.experiment },
+  { id: "status", title: "status", get: (r) => r.status },
+  { id: "creation_time", title: "created", get: (r) => r.creation_time },
+  { id: "duration", title: "duration", get: (r) => r.duration },
 ];
 
-function columnArgs() {
-  if (!state.picked) return { auto: "1" };
-  return { param: state.picked.params, metric: state.picked.metrics };
+function queryArgs() {
+  const cols = state.param === null && state.metric === null
+    ? { auto: "1" } : { param: state.param || [], metric: state.metric || [] };
+  return { q: state.q, sort: state.sort, dir: state.dir, ...cols };
 }
 
 async function load() {
-  const error = document.getElementById("error");
   const input = document.getElementById("q");
   try {
-    const data = await Dash.api("/api/runs", { q: state.q, ...columnArgs() });
-    error.hidden = true;
-    input.classList.remove("invalid");
-    state.rows = data.runs;
-    state.columns = data.columns;
-    state.picked = data.shown;
-    renderPickers();
+    const data = await Dash.api("/api/runs", {
+      ...queryArgs(), offset: state.page * state.size, limit: state.size });
+    Dash.showError(null, input);
+    Object.assign(state, { rows: data.runs, count: data.count, columns: data.columns });
+    state.param = data.shown.params;
+    state.metric = data.shown.metrics;
+    if (!data.runs.length && state.page > 0 && data.count) {
+      state.page = Math.floor((data.count - 1) / state.size);
+      return load();
+    }
     render();
   } catch (err) {
-    error.textContent = err.message;
-    error.hidden = false;
-    input.classList.toggle("invalid", err.status === 400);
+    Dash.showError(err, input);
   }
 }
 
-function metricTitle(key) {
-  const col = state.columns.metrics.find((c) => c.key === key);
-  if (!col) return key;
-  const ctx = Object.keys(col.context).length ? ` (${Dash.context(col.context)})` : "";
-  return col.name + ctx;
-}
-
-function allColumns() {
-  const params = state.picked.params.map((key) => ({
-    key: "p:" + key, title: key, get: (r) => r.params[key],
-  }));
-  const metrics = state.picked.metrics.map((key) => ({
-    key: "m:" + key, title: metricTitle(key), get: (r) => r.metrics[key],
-  }));
-  return [...FIXED, ...params, ...metrics];
-}
-
-function compare(a, b) {
-  if (a === b) return 0;
-  if (a === null || a === undefined) return 1;
-  if (b === null || b === undefined) return -1;
-  if (typeof a === "number" && typeof b === "number") return a - b;
-  return String(a).localeCompare(String(b), undefined, { numeric: true });
-}
-
-function sortedRows(columns) {
-  const col = columns.find((c) => c.key === state.sort.key) || FIXED[4];
-  const rows = state.rows.slice();
-  rows.sort((a, b) => {
-    const va = col.get(a), vb = col.get(b);
-    if (va === null || va === undefined || vb === null || vb === undefined) {
-      return compare(va, vb);  // missing values last in both directions
-    }
-    return state.sort.dir * compare(va, vb);
-  });
-  return rows;
+function columns() {
+  return [
+    ...FIXED,
+    ...state.param.map((key) => ({ id: "p:" + key, title: key, get: (r) => r.params[key] })),
+    ...state.metric.map((key) => ({
+      id: "m:" + key, title: Dash.columnTitle("m:" + key, state.columns.metrics), get: (r) => r.metrics[key],
+    })),
+  ];
 }
 
 function cell(col, row) {
   const v = col.get(row);
-  if (col.key === "hash") {
-    return `<td class="mono"><a href="/runs/${Dash.esc(v)}">${Dash.esc(String(v).slice(0, 8))}</a></td>`;
-  }
-  if (col.key === "status") return `<td>${Dash.status(v)}${row.archived ? " <span class=\"tag\">archived</span>" : ""}</td>`;
-  if (col.key === "creation_time") return `<td>${Dash.time(v)}</td>`;
-  if (col.key === "duration") return `<td class="num">${Dash.duration(v)}</td>`;
-  const num = typeof v === "number" ? ' class="num"' : "";
-  return `<td${num}>${Dash.esc(Dash.value(v))}</td>`;
+  if (col.id === "hash") return Dash.el("td", {}, Dash.runLink(v));
+  if (col.id === "status") return Dash.el("td", {}, Dash.status(v, row.archived));
+  if (col.id === "creation_time") return Dash.el("td", {}, Dash.time(v));
+  if (col.id === "duration") return Dash.el("td", { class: "num" }, Dash.duration(v));
+  return Dash.el("td", { class: typeof v === "number" ? "num" : null }, Dash.value(v));
 }
 
 function render() {
-  const columns = allColumns();
-  const writes = state.info.allow_writes;
-  const head = columns.map((c) => {
-    const sorted = c.key === state.sort.key ? (state.sort.dir > 0 ? " sorted-asc" : " sorted-desc") : "";
-    return `<th class="sortable${sorted}" data-key="${Dash.esc(c.key)}">${Dash.esc(c.title)}</th>`;
-  }).join("");
-  document.querySelector("#runs thead").innerHTML = `<tr>${writes ? "<th></th>" : ""}${head}</tr>`;
-  const body = sortedRows(columns).map((row) => {
-    const box = writes
-      ? `<td><input type="checkbox" data-hash="${Dash.esc(row.hash)}"${state.selected.has(row.hash) ? " checked" : ""}></td>`
-      : "";
-    return `<tr data-hash="${Dash.esc(row.hash)}">${box}${columns.map((c) => cell(c, row)).join("")}</tr>`;
-  }).join("");
-  document.querySelector("#runs tbody").innerHTML = body;
-  document.getElementById("count").textContent =
-    `${state.rows.length} run${state.rows.length === 1 ? "" : "s"}`;
+  const cols = columns();
+  const selected = new Set(state.sel);
+  const all = state.rows.length > 0 && state.rows.every((r) => selected.has(r.hash));
+  Dash.fill(document.querySelector("#runs thead"), Dash.el("tr", {},
+    Dash.el("th", {}, Dash.el("input", { type: "checkbox", id: "select-page", checked: all, title: "select this page" })),
+    cols.map((c) => {
+      const sorted = c.id === state.sort ? (state.dir === "asc" ? " sorted-asc" : " sorted-desc") : "";
+      return Dash.el("th", { class: `sortable${sorted}`, dataset: { key: c.id } }, c.title);
+    })));
+  Dash.fill(document.querySelector("#runs tbody"), state.rows.map((row) => Dash.el("tr", { dataset: { hash: row.hash } },
+    Dash.el("td", {}, Dash.el("input", { type: "checkbox", class: "pick", dataset: { hash: row.hash }, checked: selected.has(row.hash) })),
+    cols.map((c) => cell(c, row)))));
+  const first = state.count ? state.page * state.size + 1 : 0;
+  const last = state.page * state.size + state.rows.length;
+  document.getElementById("count").textContent = `${state.count} run${state.count === 1 ? "" : "s"}`;
+  document.getElementById("range").textContent = `${first}–${last} of ${state.count}`;
+  document.getElementById("prev").disabled = state.page === 0;
+  document.getElementById("next").disabled = last >= state.count;
+  document.getElementById("size").value = String(state.size);
+  const compare = document.getElementById("compare");
+  compare.disabled = state.sel.length < 2;
+  compare.textContent = state.sel.length ? `Compare (${state.sel.length})` : "Compare";
+  const csv = Dash.url("/api/runs.csv", queryArgs());
+  document.getElementById("csv").href = csv.pathname + csv.search;
+  Dash.pickers(document.getElementById("column-panel"), state.columns,
+    { params: state.param, metrics: state.metric }, onPick);
+  Dash.writeState(state, DEFAULTS);
+  Dash.rendered();
 }
 
-function renderPickers() {
-  const boxes = (kind, cols, title) => cols.map((c) => {
-    const checked = state.picked[kind].includes(c.key) ? " checked" : "";
-    return `<label><input type="checkbox" data-kind="${kind}" value="${Dash.esc(c.key)}"${checked}> ${Dash.esc(title(c))}</label>`;
-  }).join("") || '<span class="muted">none</span>';
-  document.getElementById("param-cols").innerHTML = boxes("params", state.columns.params, (c) => c.key);
-  document.getElementById("metric-cols").innerHTML = boxes("metrics", state.columns.metrics, (c) => metricTitle(c.key));
-}
-
-function onPick(event) {
-  const box = event.target;
-  if (!box.dataset.kind) return;
-  const list = state.picked[box.dataset.kind].filter((k) => k !== box.value);
-  if (box.checked) list.push(box.value);
-  state.picked[box.dataset.kind] = list;
-  localStorage.setItem(STORE, JSON.stringify(state.picked));
+function onPick(kind, key, checked) {
+  const field = kind === "params" ? "param" : "metric";
+  const list = state[field].filter((k) => k !== key);
+  if (checked) list.push(key);
+  state[field] = list;
+  localStorage.setItem(STORE, JSON.stringify({ params: state.param, metrics: state.metric }));
   load();
 }
 
@@ -138,57 +113,74 @@ function onSort(event) {
   const th = event.target.closest("th.sortable");
   if (!th) return;
   const key = th.dataset.key;
-  state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+  state.dir = state.sort === key && state.dir === "asc" ? "desc" : "asc";
+  state.sort = key;
+  state.page = 0;
+  load();
+}
+
+function onSelect(event) {
+  const box = event.target;
+  const hashes = box.id === "select-page" ? state.rows.map((r) => r.hash) : [box.dataset.hash];
+  if (!box.classList.contains("pick") && box.id !== "select-page") return;
+  const sel = new Set(state.sel);
+  hashes.forEach((h) => (box.checked ? sel.add(h) : sel.delete(h)));
+  state.sel = [...sel];
   render();
 }
 
 async function refreshActive() {
   const active = state.rows.filter((r) => r.active).map((r) => r.hash);
   if (!active.length) return;
-  const data = await Dash.api("/api/runs", { hash: active, ...columnArgs() });
+  const data = await Dash.api("/api/runs", { hash: active, param: state.param, metric: state.metric });
   const fresh = new Map(data.runs.map((r) => [r.hash, r]));
   state.rows = state.rows.map((r) => fresh.get(r.hash) || r);
   render();
-  document.getElementById("refresh").textContent = `live: ${active.length} active, updated ${Dash.time(Date.now() / 1000).slice(11)}`;
+  document.getElementById("refresh").textContent =
+    `live: ${active.length} active, updated ${Dash.time(Date.now() / 1000).slice(11)}`;
 }
 
 async function onAction(event) {
   const action = event.target.dataset.action;
   if (!action) return;
-  const hashes = [...state.selected];
+  const hashes = [...state.sel];
   if (!hashes.length) return alert("Select runs with the checkboxes first.");
   if (!confirm(`${action} ${hashes.length} run(s)? ${action === "delete" ? "This cannot be undone." : ""}`)) return;
   for (const hash of hashes) {
     try {
-      if (action === "delete") await Dash.write("DELETE", `/api/runs/${hash}`);
-      else await Dash.write("POST", `/api/runs/${hash}/${action}`);
+      if (action === "delete") await Dash.write("DELETE", `/api/runs/${encodeURIComponent(hash)}`);
+      else await Dash.write("POST", `/api/runs/${encodeURIComponent(hash)}/${action}`);
     } catch (err) {
       alert(`${hash}: ${err.message}`);
     }
   }
-  state.selected.clear();
+  state.sel = [];
   load();
+}
+
+function bind() {
+  const on = (id, event, fn) => document.getElementById(id).addEventListener(event, fn);
+  on("search", "submit", (event) => {
+    event.preventDefault();
+    state.q = document.getElementById("q").value.trim();
+    state.page = 0;
+    load();
+  });
+  on("prev", "click", () => { state.page = Math.max(0, state.page - 1); load(); });
+  on("next", "click", () => { state.page += 1; load(); });
+  on("size", "change", (e) => { state.size = Number(e.target.value); state.page = 0; load(); });
+  on("compare", "click", () => { location.href = Dash.url("/compare", { run: state.sel }).href; });
+  on("actions", "click", onAction);
+  document.querySelector("#runs thead").addEventListener("click", onSort);
+  document.querySelector("#runs").addEventListener("change", onSelect);
 }
 
 async function main() {
   document.getElementById("q").value = state.q;
-  document.getElementById("search").addEventListener("submit", (event) => {
-    event.preventDefault();
-    state.q = document.getElementById("q").value.trim();
-    history.replaceState(null, "", state.q ? `?q=${encodeURIComponent(state.q)}` : location.pathname);
-    load();
-  });
-  document.getElementById("columns").addEventListener("change", onPick);
-  document.querySelector("#runs thead").addEventListener("click", onSort);
-  document.querySelector("#runs tbody").addEventListener("change", (event) => {
-    const hash = event.target.dataset.hash;
-    if (hash) event.target.checked ? state.selected.add(hash) : state.selected.delete(hash);
-  });
-  document.getElementById("actions").addEventListener("click", onAction);
+  bind();
   const [info] = await Promise.all([Dash.header(), load()]);
   state.info = info;
   document.getElementById("actions").hidden = !info.allow_writes;
-  if (info.allow_writes) render();
   setInterval(() => refreshActive().catch(() => {}), REFRESH_MS);
   Dash.ready();
 }
