@@ -29,6 +29,8 @@ def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
     server.add_argument("--ui", action="store_true", help="also serve the dashboard at /")
     server.add_argument("--insecure", action="store_true",
                         help="allow a non-loopback --host without a token")
+    server.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a DNS name clients use for this server (needed without a token)")
     server.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
                         help="largest request body accepted (default 64)")
     server.set_defaults(handler=cmd_server)
@@ -68,7 +70,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     try:
         serve(os.fspath(repo_path), args.host, args.port, token=token, ui=args.ui,
               ssl_keyfile=args.ssl_keyfile, ssl_certfile=args.ssl_certfile,
-              max_body=int(args.max_body_mb * (1 << 20)),
+              max_body=int(args.max_body_mb * (1 << 20)), allowed_hosts=args.allowed_host,
               announce=lambda line: print(line, flush=True))
     except OSError as exc:
         raise CommandError(str(exc)) from None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from .. import __version__
 from ..repo import Repo
 from ..run import check_hash
+from ..ui.hosts import HostCheck  # the dashboard's DNS-rebinding guard
 from . import reads
 from . import server_storage as storage
 from .live_runs import LiveRuns
@@ -101,8 +102,14 @@ def info(request: Request) -> Any:
 
 
 def create_app(repo_path: str | os.PathLike[str], *, token: str | None = None,
-               ui: bool = False, max_body: int = DEFAULT_MAX_BODY) -> Any:
-    """The server app over the repo at ``repo_path`` (created if missing)."""
+               ui: bool = False, max_body: int = DEFAULT_MAX_BODY,
+               allowed_hosts: Iterable[str] = ()) -> Any:
+    """The server app over the repo at ``repo_path`` (created if missing).
+
+    Without a token, requests must name the server by a loopback name, an IP address or one
+    of ``allowed_hosts`` in their Host header (a web page cannot then reach the API by DNS
+    rebinding); the dashboard always checks that.
+    """
     repo = Repo(repo_path, init=True)
     live = LiveRuns(repo)
     api = [
@@ -116,7 +123,8 @@ def create_app(repo_path: str | os.PathLike[str], *, token: str | None = None,
     if ui:
         from ..ui.app import create_app as create_dashboard
 
-        routes.append(Mount("/", app=create_dashboard(repo.path)))
+        routes.append(Mount("/", app=create_dashboard(repo.path,
+                                                      allowed_hosts=tuple(allowed_hosts))))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,4 +136,5 @@ def create_app(repo_path: str | os.PathLike[str], *, token: str | None = None,
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.repo, app.state.live, app.state.max_body = repo, live, max_body
-    return TokenGuard(app, token, max_body)
+    guarded = app if token else HostCheck(app, allowed=tuple(allowed_hosts))
+    return TokenGuard(guarded, token, max_body)

@@ -153,10 +153,14 @@ class Sender(threading.Thread):
         self.retry_at = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
         self.away = True
-        if exc.status in (401, 403):
+        if exc.status == 401:
             self._warn("token", f"aim-core: server {self.transport.url} refused the token "
                                 f"({exc}); run {self.writer.run_hash} keeps its batches in "
                                 f"{where}. Set AIM_CORE_TOKEN or pass token=.")
+        elif exc.status == 403:
+            self._warn("refused", f"aim-core: server {self.transport.url} refused the request "
+                                  f"({exc}); run {self.writer.run_hash} keeps its batches in "
+                                  f"{where}.")
         else:
             self._warn("away", f"aim-core: server {self.transport.url} unreachable ({exc}); "
                                f"run {self.writer.run_hash} keeps its batches in {where} and "

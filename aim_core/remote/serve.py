@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
@@ -30,9 +31,10 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(repo_path: str | os.PathLike[str], host: str = "127.0.0.1", port: int = DEFAULT_PORT,
           *, token: str | None = None, ui: bool = False, ssl_keyfile: str | None = None,
           ssl_certfile: str | None = None, max_body: int = DEFAULT_MAX_BODY,
-          announce: Any = print) -> None:
+          allowed_hosts: Iterable[str] = (), announce: Any = print) -> None:
     """Serve the repo at ``repo_path``; ``port=0`` picks a free port (announced)."""
-    app = create_app(repo_path, token=token, ui=ui, max_body=max_body)
+    app = create_app(repo_path, token=token, ui=ui, max_body=max_body,
+                     allowed_hosts=(host, *allowed_hosts))
     sock = bind(host, port)
     scheme = "https" if ssl_certfile else "http"
     bound_host, bound_port = sock.getsockname()[:2]

@@ -82,9 +82,12 @@ class Transport:
         try:
             return self._request(method, path, **kwargs)
         except Unreachable as exc:
-            if exc.status in (401, 403):
+            if exc.status == 401:
                 raise RemoteError(f"aim-core server {self.url} refused the token ({exc}); "
                                   "pass token= or set AIM_CORE_TOKEN") from None
+            if exc.status == 403:
+                raise RemoteError(f"aim-core server {self.url} refused the request: {exc}"
+                                  ) from None
             raise RemoteError(f"aim-core server {self.url} cannot be reached ({exc}); "
                               "is `aim-core server` running there?") from None
         except Rejected as exc:

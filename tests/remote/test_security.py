@@ -188,3 +188,16 @@ def test_tls(server_factory, tmp_path, monkeypatch):
     assert Repo(url).get_run(run.hash).get_metric("x").values.tolist() == [5.0]
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{server.http}/remote/v1/info", timeout=5)  # plain HTTP is not served
+
+
+def test_without_a_token_only_this_machine_s_names_are_answered(server_factory):
+    server = server_factory("--ui", "--allowed-host", "tracker.lan")
+    with httpx.Client(base_url=server.http) as http:
+        for path in ("/remote/v1/runs", "/remote/v1/info", "/api/runs", "/"):
+            assert http.get(path, headers={"Host": "evil.example"}).status_code == 403, path
+            assert http.get(path, headers={"Host": "tracker.lan:53800"}).status_code == 200
+            assert http.get(path).status_code == 200  # 127.0.0.1
+        refused = http.post("/remote/v1/runs/r1/batches", content=batch("r1"),
+                            headers={"Host": "evil.example"})
+        assert refused.status_code == 403 and "--allowed-host" in refused.text
+    assert Repo(server.repo).list_runs() == []
