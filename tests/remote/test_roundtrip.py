@@ -165,3 +165,15 @@ def test_aim_core_repo_env_may_name_a_server(server, monkeypatch):
     for repo in (Repo(), Repo.default_repo()):
         assert isinstance(repo, RemoteRepo)
         assert repo.get_run(run.hash).experiment == "from-env"
+
+
+def test_a_closed_remote_run_leaves_no_sending_thread(server):
+    import threading
+
+    run = Run(repo=server.url)
+    run.track(1.0, name="x")
+    run.close()
+    deadline = time.time() + 5
+    while any(t.name == f"aim-core-sender-{run.hash}" for t in threading.enumerate()):
+        assert time.time() < deadline, [t.name for t in threading.enumerate()]
+        time.sleep(0.02)
