@@ -19,9 +19,15 @@ from ..repo import Repo
 from ..storage.writer import RunWriter, default_props
 from . import server_storage as storage
 from .protocol import Batch, Op
+from .server_storage import Sessions
 
 MISSED_BEATS = 3
 GRACE_SECONDS = 1.0
+
+
+def last_seq(sessions: Sessions, session: str) -> int:
+    """The number of the last batch of ``session`` applied to the run (0: none)."""
+    return sessions.get(session, (0, 0))[0]
 
 
 class SessionConflict(Exception):
@@ -36,7 +42,7 @@ class LiveRun:
     session: str
     heartbeat: float
     client: dict[str, Any]
-    sessions: dict[str, int]
+    sessions: Sessions
     last_seen: float = field(default_factory=time.monotonic)
 
     def expired(self, now: float) -> bool:
@@ -78,7 +84,7 @@ class LiveRuns:
             live = self._attach(batch.run, batch.session, batch.ops[0] if batch.ops else None)
             live.last_seen = time.monotonic()
             live.heartbeat = batch.heartbeat or live.heartbeat
-            if batch.seq <= live.sessions.get(batch.session, 0):
+            if batch.seq <= last_seq(live.sessions, batch.session):
                 return {"applied": False, "seq": batch.seq}
             try:
                 self._apply_ops(live, batch)
@@ -95,7 +101,7 @@ class LiveRuns:
         """
         if not storage.run_exists(self.repo, batch.run):
             return False
-        if batch.seq > storage.read_sessions(self.repo, batch.run).get(batch.session, 0):
+        if batch.seq > last_seq(storage.read_sessions(self.repo, batch.run), batch.session):
             return False
         close = next((op for op in batch.ops if op.kind == "close"), None)
         if close is not None and storage.read_state(self.repo, batch.run)[0].get("active"):
@@ -120,8 +126,8 @@ class LiveRuns:
             elif op.kind in ("create", "resume"):
                 live.heartbeat = op.args["heartbeat"]
                 live.client = op.args["client"] or live.client
-        live.sessions.pop(batch.session, None)
-        live.sessions[batch.session] = batch.seq
+        applied = live.sessions.pop(batch.session, [0, 0])[1]
+        live.sessions[batch.session] = [batch.seq, applied + batch.points]
         storage.commit(writer, live.sessions)
         if close_status is not None:
             with self._table_lock:
@@ -149,7 +155,7 @@ class LiveRuns:
         return live
 
     def _open(self, run_hash: str, session: str, first: Op | None
-              ) -> tuple[RunWriter, dict[str, int]]:
+              ) -> tuple[RunWriter, Sessions]:
         if not storage.run_exists(self.repo, run_hash):
             if first is None or first.kind != "create":
                 raise RunNotFoundError(f"No run {run_hash!r} on this server; its client must "

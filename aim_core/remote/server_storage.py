@@ -17,8 +17,10 @@ from ..storage.run_file import RunFile
 from ..storage.writer import RunWriter
 
 SESSIONS_KEY = "remote_sessions"
-"""Run-file key: ``{session: last applied batch number}``, written with the points."""
+"""Run-file key: ``{session: [last applied batch number, points applied]}``, written in the
+same transaction as the points of each batch."""
 MAX_SESSIONS = 64
+Sessions = dict[str, list[int]]
 
 
 def run_exists(repo: Repo, run_hash: str) -> bool:
@@ -26,7 +28,7 @@ def run_exists(repo: Repo, run_hash: str) -> bool:
     return repo.run_path(run_hash).exists()
 
 
-def read_sessions(repo: Repo, run_hash: str) -> dict[str, int]:
+def read_sessions(repo: Repo, run_hash: str) -> Sessions:
     """The idempotency record stored in a run's file (empty when there is none)."""
     run_file = RunFile(repo.run_path(run_hash), run_hash, read_only=True)
     try:
@@ -54,7 +56,7 @@ def create_writer(repo: Repo, run_hash: str, props: dict[str, Any]) -> RunWriter
     return writer
 
 
-def resume_writer(repo: Repo, run_hash: str) -> tuple[RunWriter, dict[str, int]]:
+def resume_writer(repo: Repo, run_hash: str) -> tuple[RunWriter, Sessions]:
     """Open an existing run for appending; also return its idempotency record."""
     writer = RunWriter(repo.runs_dir, run_hash, repo.catalog, flush_interval=1.0)
     writer.resume()
@@ -68,7 +70,7 @@ def append_points(writer: RunWriter, name: str, context: dict[str, Any], kind: s
     seq.pending.extend(zip(*(column.tolist() for column in columns), strict=True))
 
 
-def commit(writer: RunWriter, sessions: dict[str, int]) -> None:
+def commit(writer: RunWriter, sessions: Sessions) -> None:
     """Write the queued points, params and props with ``sessions`` in one transaction."""
     writer.file.kv.put(SESSIONS_KEY, _trimmed(sessions))
     writer.meta_dirty = True  # forces the commit even for a batch with nothing else
@@ -93,7 +95,12 @@ def abandon(writer: RunWriter) -> None:
     writer.lock.release()
 
 
-def _trimmed(sessions: dict[str, int]) -> dict[str, int]:
+def applied_points(repo: Repo, run_hash: str) -> int:
+    """How many points the server applied to a run, over every session it recorded."""
+    return sum(points for _, points in read_sessions(repo, run_hash).values())
+
+
+def _trimmed(sessions: Sessions) -> Sessions:
     if len(sessions) <= MAX_SESSIONS:
         return sessions
     return dict(list(sessions.items())[-MAX_SESSIONS:])

@@ -12,10 +12,12 @@ import pytest
 from remote_helpers import read_json_line, start_client
 
 from aim_core import Repo, Run
+from aim_core.remote.server_storage import applied_points
 
 
 def assert_complete(repo_path, run_hash: str, points: int, start: int = 0) -> None:
-    """Every step of both metrics is stored exactly once."""
+    """Every step of both metrics is stored, and the server applied each point once."""
+    assert applied_points(Repo(repo_path), run_hash) == 2 * points
     run = Repo(repo_path).get_run(run_hash)
     for name, context in (("loss", {"subset": "train"}), ("acc", {})):
         steps = run.get_metric(name, context).steps

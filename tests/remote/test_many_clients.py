@@ -8,6 +8,7 @@ import numpy as np
 from remote_helpers import start_client
 
 from aim_core import Repo
+from aim_core.remote.server_storage import applied_points
 
 
 def test_eight_processes_times_three_runs_write_at_once_without_loss(server):
@@ -29,6 +30,7 @@ def test_eight_processes_times_three_runs_write_at_once_without_loss(server):
         for name, context in (("loss", {"subset": "train"}), ("acc", {})):
             metric = run.get_metric(name, context)
             assert np.array_equal(metric.steps, np.arange(2000)), (run_hash, name)
+        assert applied_points(Repo(server.repo), run_hash) == 4000  # each point applied once
         loss = run.get_metric("loss", {"subset": "train"})
         assert loss.values.tolist() == [float(i) for i in range(2000)]
         assert loss.epochs.tolist() == [float(i // 100) for i in range(2000)]

@@ -13,6 +13,7 @@ from remote_helpers import SERVER_MAIN, free_port
 
 from aim_core import Repo, Run
 from aim_core.remote.protocol import Op, Sequence, columns_of, encode_batch
+from aim_core.remote.server_storage import applied_points
 
 TOKEN = "s3cret-token"
 
@@ -170,7 +171,7 @@ def test_malformed_and_oversized_bodies_are_refused_and_change_nothing(server_fa
             assert answer.status_code in (307, 400, 404), bad  # ".." is resolved by the client
         assert http.post(url, content=batch("r1")).json() == {"applied": False, "seq": 1}
     repo = Repo(server.repo)
-    assert repo.list_runs() == ["r1"]
+    assert repo.list_runs() == ["r1"] and applied_points(repo, "r1") == 3
     assert repo.get_run("r1").get_metric("loss").values.tolist() == before == [1.0, 2.0, 3.0]
 
 
