@@ -6,8 +6,9 @@ Workloads, each run against ``aim-core server`` and against ``aim server`` (from
 1. one client process tracks ``--points`` points of one metric and closes the run;
 2. ``--clients`` client processes do the same at once (aggregate points/s).
 
-A client's time runs from ``Run()`` to the return of ``close()``; aim-core's ``close()``
-returns once the server has acknowledged every batch, i.e. committed it. Afterwards the
+A client's time runs from ``Run()`` to the return of ``close()`` (modules are imported
+before the clock starts, on both sides); aim-core's ``close()`` returns once the server has
+acknowledged every batch, i.e. committed it. Afterwards the
 script counts the points stored in each server's repo (Aim's after ``aim storage reindex``,
 which its remote server needs before a reader sees the runs) and reports any shortfall.
 
@@ -38,6 +39,9 @@ Run = __import__(module).Run
 options = {}
 if module == "aim":  # no system sampler or terminal capture: only the tracked points
     options = {"system_tracking_interval": None, "capture_terminal_logs": False}
+    import aim.ext.transport.client  # noqa: F401  (imports happen before the clock starts)
+else:
+    import aim_core.remote.run  # noqa: F401
 print("ready", flush=True)
 sys.stdin.readline()
 start = time.time()

@@ -50,8 +50,11 @@ class Transport:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+        # A plain-HTTP server needs no TLS context (building one costs ~40 ms); redirects are
+        # never followed, so such a client cannot end up talking TLS.
+        verify = _verify() if self.url.startswith("https://") else False
         self._client = httpx.Client(base_url=self.url + API, headers=headers, timeout=timeout,
-                                    verify=_verify(), trust_env=False)
+                                    verify=verify, trust_env=False)
 
     def __repr__(self) -> str:
         return f"<Transport {self.url}>"
