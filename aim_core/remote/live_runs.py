@@ -18,7 +18,7 @@ from ..errors import RunLockedError, RunNotFoundError
 from ..repo import Repo
 from ..storage.writer import RunWriter, default_props
 from . import server_storage as storage
-from .protocol import Batch, Op
+from .protocol import Batch, BatchError, Op
 from .server_storage import Sessions
 
 MISSED_BEATS = 3
@@ -77,6 +77,11 @@ class LiveRuns:
     # -- batches ---------------------------------------------------------------------------
     def apply(self, batch: Batch) -> dict[str, Any]:
         """Apply a decoded batch once; answer after it is durable."""
+        for op in batch.ops:
+            for seq in op.sequences:
+                if seq.kind not in storage.STORABLE_KINDS:
+                    raise BatchError(f"this server cannot store {seq.kind} sequences "
+                                     f"({seq.name!r}); upgrade aim-core on the server")
         with self._lock(batch.run):
             live = self._runs.get(batch.run)
             if (live is None or live.session != batch.session) and self._applied_before(batch):

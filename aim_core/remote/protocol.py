@@ -6,7 +6,9 @@ A batch body is ``zlib(MAGIC | u32 header length | header JSON | columns)``. The
 
 with ``(session, seq)`` the batch's idempotency key (``seq`` counts 1, 2, ... per session) and
 ops applied in order: ``{"op": "create", "props", "heartbeat"}``, ``{"op": "resume",
-"heartbeat"}``, ``{"op": "points", "sequences": [{"name", "context", "kind", "n"}, ...]}``,
+"heartbeat"}``, ``{"op": "points", "sequences": [{"name", "context", "kind", "n"}, ...]}``
+(an object sequence adds ``"objects": [[is_list, [[meta, byte count], ...]], ...]``, one
+entry per point, its payloads following its columns),
 ``{"op": "meta", "params", "props"}`` (params replaced, editable props merged) and
 ``{"op": "close", "status"}``. The columns of each points op follow the header in order:
 per sequence ``n`` little-endian int64 steps, then float64 values, epochs and timestamps.
@@ -36,7 +38,11 @@ SERIES_TYPE = "application/x-aim-core-series"
 MAX_HEADER = 16 << 20
 EDITABLE_PROPS = {"name": str, "description": str, "experiment": str, "tags": list,
                   "archived": bool}
-KINDS = ("metric",)  # object kinds join once they travel over the wire
+METRIC = "metric"
+OBJECT_KINDS = ("text", "image", "distribution", "audio", "figure", "log_record")
+KINDS = (METRIC, *OBJECT_KINDS)
+Element = tuple[dict[str, Any], bytes]
+ObjectPoint = tuple[bool, list[Element]]  # (is_list, [(meta, payload), ...]) of one step
 STATUSES = ("finished", "failed")
 _PREFIX = struct.Struct("<4sI")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -53,7 +59,8 @@ class Sequence:
     name: str
     context: dict[str, Any]
     kind: str
-    columns: Columns
+    columns: Columns  # for object kinds the values column is NaN
+    objects: list[ObjectPoint] | None = None  # one per point, for object kinds
 
 
 @dataclass
@@ -89,15 +96,24 @@ def encode_batch(run: str, session: str, seq: int, ops: list[Op], heartbeat: flo
     for op in ops:
         entry = {"op": op.kind, **op.args}
         if op.kind == "points":
-            entry["sequences"] = [
-                {"name": s.name, "context": s.context, "kind": s.kind, "n": len(s.columns[0])}
-                for s in op.sequences]
-            blobs.extend(_column_bytes(s.columns) for s in op.sequences)
+            entry["sequences"] = [_sequence_entry(s) for s in op.sequences]
+            for s in op.sequences:
+                blobs.append(_column_bytes(s.columns))
+                blobs.extend(data for _, elements in s.objects or () for _, data in elements)
         header_ops.append(entry)
     header = json.dumps({"v": VERSION, "run": run, "session": session, "seq": seq,
                          "heartbeat": heartbeat, "ops": header_ops}, separators=(",", ":")).encode()
     return zlib.compress(b"".join([_PREFIX.pack(BATCH_MAGIC, len(header)), header, *blobs]),
                          level)
+
+
+def _sequence_entry(seq: Sequence) -> dict[str, Any]:
+    entry = {"name": seq.name, "context": seq.context, "kind": seq.kind,
+             "n": len(seq.columns[0])}
+    if seq.objects is not None:
+        entry["objects"] = [[is_list, [[meta, len(data)] for meta, data in elements]]
+                            for is_list, elements in seq.objects]
+    return entry
 
 
 def columns_of(points: list[tuple[Any, ...]]) -> Columns:
@@ -228,7 +244,35 @@ def _sequence(entry: Any, raw: bytes, offset: int, index: int) -> tuple[Sequence
     if end > len(raw):
         raise BatchError(f"op {index}: sequence {name!r} claims {n} points; the body ends "
                          "before them")
-    return Sequence(name, context, kind, _columns(raw, offset, n)), end
+    seq = Sequence(name, context, kind, _columns(raw, offset, n))
+    if kind != METRIC:
+        seq.objects, end = _objects(entry.get("objects"), n, raw, end, f"op {index}: {name!r}")
+    return seq, end
+
+
+def _objects(table: Any, n: int, raw: bytes, offset: int, where: str
+             ) -> tuple[list[ObjectPoint], int]:
+    """The elements of an object sequence's points: metadata from the header, payloads
+    from the body after the columns."""
+    if not isinstance(table, list) or len(table) != n:
+        raise BatchError(f"{where}: 'objects' must list the elements of each of its {n} points")
+    points = []
+    for point in table:
+        if not (isinstance(point, list) and len(point) == 2 and isinstance(point[0], bool)
+                and isinstance(point[1], list)):
+            raise BatchError(f"{where}: each point's objects must be [is_list, [elements]]")
+        elements = []
+        for element in point[1]:
+            if not (isinstance(element, list) and len(element) == 2 and isinstance(
+                    element[0], dict) and type(element[1]) is int and element[1] >= 0):
+                raise BatchError(f"{where}: each element must be [metadata, byte count]")
+            end = offset + element[1]
+            if end > len(raw):
+                raise BatchError(f"{where}: an element's bytes run past the end of the body")
+            elements.append((element[0], raw[offset:end]))
+            offset = end
+        points.append((point[0], elements))
+    return points, offset
 
 
 def _context(context: Any, name: str, index: int) -> dict[str, Any]:

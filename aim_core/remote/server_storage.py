@@ -20,6 +20,7 @@ SESSIONS_KEY = "remote_sessions"
 """Run-file key: ``{session: [last applied batch number, points applied]}``, written in the
 same transaction as the points of each batch."""
 MAX_SESSIONS = 64
+STORABLE_KINDS = ("metric",)  # object kinds once the storage writes them
 Sessions = dict[str, list[int]]
 
 

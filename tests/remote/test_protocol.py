@@ -73,6 +73,9 @@ def test_truncated_or_lying_bodies_are_refused():
                                                 Op("resume", {"heartbeat": 1.0})], 1.0), LIMIT)
     with pytest.raises(BatchError, match="kind"):
         decode_batch(encode_batch("r", "s", 1, [Op("points", sequences=[
+            Sequence("x", {}, "video", columns_of([]))])], 1.0), LIMIT)
+    with pytest.raises(BatchError, match="objects"):  # an object kind needs its elements
+        decode_batch(encode_batch("r", "s", 1, [Op("points", sequences=[
             Sequence("x", {}, "image", columns_of([]))])], 1.0), LIMIT)
 
 
@@ -119,3 +122,35 @@ def test_spool_is_bounded_and_locked(tmp_path):
     spool.close()
     found = list(orphans(tmp_path))
     assert len(found) == 1 and found[0].first() == (1, b"x" * 40)
+
+
+def test_object_sequences_carry_metadata_and_payloads():
+    objects = [(False, [({"format": "png", "caption": "a"}, b"\x89PNG-one")]),
+               (True, [({"format": "png"}, b""), ({"format": "png", "w": 2}, b"\x00" * 300)])]
+    columns = columns_of([(0, math.nan, 1.0, 5.0), (3, math.nan, math.nan, 6.0)])
+    ops = [Op("points", sequences=[
+        Sequence("samples", {"subset": "val"}, "image", columns, objects),
+        Sequence("loss", {}, "metric", columns_of([(0, 0.5, 0.0, 5.0)]))])]
+    batch = decode_batch(encode_batch("r", "s", 1, ops, 1.0), LIMIT)
+    images, loss = batch.ops[0].sequences
+    assert images.kind == "image" and images.objects == objects
+    assert images.columns[0].tolist() == [0, 3] and loss.objects is None
+    assert loss.columns[1].tolist() == [0.5]
+
+
+def test_object_tables_that_do_not_match_their_points_are_refused():
+    raw_ops = [Op("points", sequences=[Sequence("t", {}, "text", columns_of(
+        [(0, math.nan, 0.0, 0.0)]), [(False, [({}, b"abc")])])])]
+    body = zlib.decompress(encode_batch("r", "s", 1, raw_ops, 1.0))
+    bad_bodies = {
+        "bytes missing": body[:-2],
+        "count lies": body.replace(b'"objects":[[false,[[{},3]]]]',
+                                   b'"objects":[[false,[[{},9]]]]'),
+        "wrong points": body.replace(b'"objects":[[false,[[{},3]]]]', b'"objects":[]'),
+        "bad element": body.replace(b'"objects":[[false,[[{},3]]]]',
+                                    b'"objects":[[false,[["x",3]]]]'),
+    }
+    for what, raw in bad_bodies.items():
+        assert raw != body, what
+        with pytest.raises(BatchError):
+            decode_batch(zlib.compress(raw), LIMIT)
