@@ -34,7 +34,20 @@ class RunLockedError(AimCoreError):
 
 
 class RunCorruptedError(AimCoreError):
-    """A run file cannot be read."""
+    """A run file is proven damaged (bad SQLite pages or header, a chunk failing its checks)."""
+
+
+class RunUnavailableError(AimCoreError):
+    """A run file cannot be read now for a reason that is not damage (no file descriptors
+    left, the file cannot be opened, it is locked); nothing is recorded about the run."""
+
+
+class NewerFormatError(AimCoreError):
+    """A file was written by a newer aim-core; upgrade to read it."""
+
+
+class CatalogDamagedError(RepoError):
+    """The repo's catalog ``index.sqlite`` is damaged or missing (``aim-core reindex``)."""
 
 
 class ReadOnlyRunError(AimCoreError):
@@ -47,6 +60,10 @@ class QueryError(AimCoreError, ValueError):
 
 class StorageError(AimCoreError):
     """Points could not be written; raised only by close() or explicit flush()."""
+
+
+class DiskFullError(StorageError):
+    """The disk holding the repo is full."""
 
 
 class RemoteError(AimCoreError):

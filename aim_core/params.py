@@ -10,34 +10,50 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 _JSON_SCALARS = (str, bool, int, float, type(None))
+MAX_DEPTH = 64  # nesting levels of a param tree
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 Fallback = Callable[[Any, str], Any]
 
 
-def to_json(value: Any, path: str = "", fallback: Fallback | None = None) -> Any:
+def to_json(value: Any, path: str = "", fallback: Fallback | None = None, _depth: int = 0
+            ) -> Any:
     """Return ``value`` as JSON-able data, converting common config types.
 
     What cannot be converted raises TypeError, or, with ``fallback``, is replaced by
     ``fallback(value, path)`` (adapters pass one that warns once and stores ``str(value)``).
+    Ints outside int64 and trees deeper than ``MAX_DEPTH`` raise ValueError: the catalog's
+    queries could not hold them.
     """
+    if _depth > MAX_DEPTH:
+        if fallback is not None:
+            return fallback(value, path)
+        raise ValueError(f"Param {path or '<root>'} is nested deeper than {MAX_DEPTH} levels "
+                         "(or contains itself); flatten it or store part of it as a str.")
     if isinstance(value, _JSON_SCALARS):
+        if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+            if fallback is not None:
+                return fallback(value, path)
+            raise ValueError(f"Param {path or '<root>'} = {value} is outside the int64 range; "
+                             "store it as a float or a str.")
         return value
+    depth = _depth + 1
     if isinstance(value, Mapping) or _is_omegaconf(value):
-        return _mapping_to_json(_resolve_omegaconf(value), path, fallback)
+        return _mapping_to_json(_resolve_omegaconf(value), path, fallback, depth)
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [to_json(item, f"{path}[{i}]", fallback) for i, item in enumerate(items)]
+        return [to_json(item, f"{path}[{i}]", fallback, depth) for i, item in enumerate(items)]
     if isinstance(value, enum.Enum):
-        return to_json(value.value, path, fallback)
+        return to_json(value.value, path, fallback, depth)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if _is_namespace(value):
-        return _mapping_to_json(vars(value), path, fallback)
+        return _mapping_to_json(vars(value), path, fallback, depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _mapping_to_json(dataclasses.asdict(value), path, fallback)
+        return _mapping_to_json(dataclasses.asdict(value), path, fallback, depth)
     if hasattr(value, "dtype") and hasattr(value, "tolist"):  # numpy and torch values
-        return to_json(value.tolist(), path, fallback)
+        return to_json(value.tolist(), path, fallback, depth)
     if fallback is not None:
         return fallback(value, path)
     raise TypeError(
@@ -47,7 +63,8 @@ def to_json(value: Any, path: str = "", fallback: Fallback | None = None) -> Any
     )
 
 
-def _mapping_to_json(mapping: Mapping, path: str, fallback: Fallback | None) -> dict[str, Any]:
+def _mapping_to_json(mapping: Mapping, path: str, fallback: Fallback | None, depth: int
+                     ) -> dict[str, Any]:
     out = {}
     for key, item in mapping.items():
         if isinstance(key, enum.Enum):
@@ -56,7 +73,7 @@ def _mapping_to_json(mapping: Mapping, path: str, fallback: Fallback | None) -> 
             if fallback is None:
                 raise TypeError(f"Param keys must be str; {path or '<root>'} has key {key!r}")
             key = str(key)
-        out[key] = to_json(item, f"{path}.{key}" if path else key, fallback)
+        out[key] = to_json(item, f"{path}.{key}" if path else key, fallback, depth)
     return out
 
 

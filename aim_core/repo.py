@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import AimCoreError, RepoError, RepoNotFoundError, RunLockedError, RunNotFoundError
+from .context import context_key
+from .errors import (
+    AimCoreError,
+    RepoError,
+    RepoNotFoundError,
+    RunCorruptedError,
+    RunLockedError,
+    RunNotFoundError,
+)
 from .remote.urls import remote_url_of
 from .run import Run, check_hash
 from .storage import flusher as registry
-from .storage.catalog import Catalog, catalog_for
+from .storage.catalog import Catalog, catalog_for, damaged_error
 from .storage.lock import is_locked
-from .storage.run_file import RunFile, file_looks_damaged, summary_of
+from .storage.maintenance import RunFiles
+from .storage.run_file import file_looks_damaged
 
 REPO_DIR = ".aim_core"
 CatalogEntry = dict[str, Any]
@@ -41,15 +51,15 @@ class Repo:
         self.path = base.resolve()
         self.root = self.path / REPO_DIR
         self.runs_dir = self.root / "runs"
-        if not init and not (self.root / "index.sqlite").exists():
-            raise RepoNotFoundError(
-                f"No aim-core repo at {self.path}. Create one with `aim-core init` there, "
-                "or pass init=True."
-            )
         self._catalog: Catalog | None = None
-        if init:
+        if not self.index_path.exists() and not _has_run_files(self.runs_dir):
+            if not init:
+                raise RepoNotFoundError(
+                    f"No aim-core repo at {self.path}. Create one with `aim-core init` there, "
+                    "or pass init=True."
+                )
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            _ = self.catalog  # creates index.sqlite
+            catalog_for(self.index_path).create()
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, init: bool = False) -> Repo:
@@ -78,10 +88,22 @@ class Repo:
         return hash(self.path)
 
     @property
+    def index_path(self) -> Path:
+        """The catalog file ``index.sqlite``."""
+        return self.root / "index.sqlite"
+
+    @property
     def catalog(self) -> Catalog:
-        """This process's shared catalog of the repo."""
+        """This process's shared catalog of the repo; CatalogDamagedError (naming
+        ``aim-core reindex``) when it is missing, or damaged (found when it is read).
+
+        The catalog file is never opened outside SQLite: closing any other descriptor of it
+        would drop this process's SQLite locks on it (POSIX locks belong to the process).
+        """
         if self._catalog is None:
-            self._catalog = catalog_for(self.root / "index.sqlite")
+            if not self.index_path.exists():
+                raise damaged_error(self.index_path)
+            self._catalog = catalog_for(self.index_path)
         return self._catalog
 
     def run_path(self, run_hash: str) -> Path:
@@ -121,7 +143,10 @@ class Repo:
         if entry is None:
             entry = self.catalog.get(run_hash) or {}
         if entry.get("corrupted"):
-            return "corrupted"
+            props = self._recheck_damaged(run_hash)
+            if props is None:
+                return "corrupted"
+            entry = {"props": props}
         props = entry.get("props", {})
         if props.get("active"):
             if is_locked(self.runs_dir / f"{run_hash}.lock"):
@@ -130,6 +155,17 @@ class Repo:
         if file_looks_damaged(self.runs_dir / f"{run_hash}.sqlite"):
             return "corrupted"
         return props.get("status") or "finished"
+
+    def _recheck_damaged(self, run_hash: str) -> dict[str, Any] | None:
+        """Read a run marked damaged again; when it reads cleanly, its entry is written again
+        from the file (best effort: skipped in a read-only repo). Its props, or None."""
+        try:
+            entry = self.files().read_entry(run_hash)
+        except AimCoreError:
+            return None
+        with contextlib.suppress(AimCoreError, OSError, sqlite3.Error):
+            self.catalog.put(run_hash, entry)
+        return entry["props"]
 
     # -- queries (AimQL, see query.py) --------------------------------------------------------
     def query_runs(self, query: str = "", **kwargs: Any) -> Any:
@@ -147,60 +183,78 @@ class Repo:
     # -- deleting, copying, moving -----------------------------------------------------------
     def delete_run(self, run_hash: str) -> bool:
         """Delete one run; RunNotFoundError or RunLockedError when it cannot."""
-        self._check_deletable(run_hash)
-        self.catalog.delete(run_hash)
-        for suffix in (".sqlite", ".sqlite-wal", ".sqlite-shm", ".lock"):
-            (self.runs_dir / f"{run_hash}{suffix}").unlink(missing_ok=True)
+        self._check_known(run_hash)
+        files = self.files()
+        with files.locked(run_hash):
+            files.delete(run_hash)
         return True
 
     def delete_runs(self, run_hashes: Iterable[str]) -> tuple[bool, list[str]]:
         """Delete runs; return ``(all_ok, failed_hashes)``."""
+        self.repair()
         return _each(run_hashes, self.delete_run)
 
     def copy_runs(self, run_hashes: Iterable[str], dest: Repo | str | os.PathLike
                   ) -> tuple[bool, list[str]]:
         """Copy finished runs into ``dest``; return ``(all_ok, failed_hashes)``."""
-        target = Repo.resolve(dest, init=True)
-        return _each(run_hashes, lambda h: self._copy_run(h, target))
+        target = self._target(dest)
+        return _each(run_hashes, lambda h: self.copy_run(h, target))
 
     def move_runs(self, run_hashes: Iterable[str], dest: Repo | str | os.PathLike
                   ) -> tuple[bool, list[str]]:
         """Move runs into ``dest``; return ``(all_ok, failed_hashes)``."""
-        target = Repo.resolve(dest, init=True)
-        return _each(run_hashes, lambda h: self._copy_run(h, target) and self.delete_run(h))
+        target = self._target(dest)
+        return _each(run_hashes, lambda h: self.move_run(h, target))
 
-    def _check_deletable(self, run_hash: str) -> None:
+    def copy_run(self, run_hash: str, target: Repo) -> bool:
+        """Copy one run into ``target`` (a repo); errors name their cause."""
+        self._check_known(run_hash)
+        files = self.files()
+        with files.locked(run_hash):
+            files.copy_to(run_hash, target.files())
+        return True
+
+    def move_run(self, run_hash: str, target: Repo) -> bool:
+        """Move one run into ``target`` (a repo); errors name their cause."""
+        self._check_known(run_hash)
+        files = self.files()
+        with files.locked(run_hash):
+            files.move_to(run_hash, target.files())
+        return True
+
+    def _target(self, dest: Repo | str | os.PathLike) -> Repo:
+        target = Repo.resolve(dest, init=True)
+        if target == self:
+            raise RepoError("copy/move needs a different destination repo")
+        self.repair()
+        target.repair()
+        return target
+
+    def _check_known(self, run_hash: str) -> None:
         check_hash(run_hash)
         if self.catalog.get(run_hash) is None and not self.run_path(run_hash).exists():
             raise self.not_found(run_hash)
-        lock = self.runs_dir / f"{run_hash}.lock"
-        if registry.find_writer(self.root, run_hash) is not None or is_locked(lock):
-            raise RunLockedError(run_hash, "this or another process", -1)
+        if registry.find_writer(self.root, run_hash) is not None:
+            raise RunLockedError(run_hash, "this process", os.getpid())
 
-    def _copy_run(self, run_hash: str, target: Repo) -> bool:
-        if target == self:
-            raise RepoError("copy/move needs a different destination repo")
-        self._check_deletable(run_hash)
-        dest_path = target.run_path(run_hash)
-        if dest_path.exists():
-            raise AimCoreError(f"Run {run_hash} already exists in {target.path}")
-        src = sqlite3.connect(f"file:{self.run_path(run_hash)}?mode=ro", uri=True)
-        dst = sqlite3.connect(dest_path)
-        try:
-            src.backup(dst)
-            dst.execute("PRAGMA journal_mode=WAL")
-        finally:
-            src.close()
-            dst.close()
-        run_file = RunFile(dest_path, run_hash)
-        try:
-            props, params, infos = run_file.load_meta()
-        finally:
-            run_file.close()
-        sequences = [summary_of(info) for info in infos.values()
-                     if info.get("count")]
-        target.catalog.put(run_hash, {"props": props, "params": params, "sequences": sequences})
-        return True
+    def files(self, catalog: Catalog | None = None) -> RunFiles:
+        """The repo's run files, for maintenance operations."""
+        return RunFiles(self.root, catalog or self.catalog)
+
+    def repair(self) -> list[str]:
+        """Finish or undo what interrupted deletes, copies, moves and closes left behind."""
+        registry.flush_repo(self.root)
+        return self.files().repair()
+
+    def reindex(self) -> tuple[int, list[str]]:
+        """Rebuild the catalog (damaged, truncated or deleted) from the run files, then repair
+        leftovers of interrupted operations; return ``(runs, damaged run hashes)``."""
+        registry.flush_repo(self.root)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        count, damaged = self.files(catalog_for(self.index_path)).rebuild_catalog()
+        self._catalog = None
+        self.repair()
+        return count, damaged
 
     # -- summaries ---------------------------------------------------------------------------
     def collect_params_info(self) -> dict[str, Any]:
@@ -211,14 +265,20 @@ class Repo:
         return union
 
     def collect_sequence_info(self, sequence_types: Any = "metric") -> dict[str, Any]:
-        """``{"metric": {name: [context, ...]}}`` over every run."""
-        names: dict[str, list[dict[str, Any]]] = {}
+        """``{kind: {name: [context, ...]}}`` over every run, for the kinds asked for
+        (``"metric"``, ``("metric", "image")``, ...; ``None`` lists every kind found)."""
+        wanted = None if sequence_types is None else (
+            (sequence_types,) if isinstance(sequence_types, str) else tuple(sequence_types))
+        found: dict[str, dict[str, dict[str, dict[str, Any]]]] = {k: {} for k in wanted or ()}
         for _, entry in self.catalog_entries():
             for seq in entry.get("sequences", []):
-                contexts = names.setdefault(seq["name"], [])
-                if seq["context"] not in contexts:
-                    contexts.append(seq["context"])
-        return {"metric": names}
+                kind = seq.get("kind", "metric")
+                if wanted is not None and kind not in wanted:
+                    continue
+                contexts = found.setdefault(kind, {}).setdefault(seq["name"], {})
+                contexts.setdefault(context_key(seq["context"]), seq["context"])
+        return {kind: {name: list(contexts.values()) for name, contexts in names.items()}
+                for kind, names in found.items()}
 
 
 def default_repo_path() -> Path:
@@ -233,12 +293,19 @@ def default_repo_path() -> Path:
     return cwd
 
 
+def _has_run_files(runs_dir: Path) -> bool:
+    try:
+        return any(name.endswith(".sqlite") for name in os.listdir(runs_dir))
+    except OSError:
+        return False
+
+
 def _each(run_hashes: Iterable[str], action: Any) -> tuple[bool, list[str]]:
     failed = []
     for run_hash in run_hashes:
         try:
             action(run_hash)
-        except (AimCoreError, OSError, ValueError, sqlite3.Error):
+        except (AimCoreError, OSError, ValueError, sqlite3.Error, RunCorruptedError):
             failed.append(run_hash)
     return not failed, failed
 

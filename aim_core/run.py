@@ -7,19 +7,28 @@ import os
 import re
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .context import canonical_context
-from .errors import AimCoreError, ReadOnlyRunError, RunNotFoundError
+from .context import canonical_context, context_key
+from .errors import (
+    AimCoreError,
+    ReadOnlyRunError,
+    RunCorruptedError,
+    RunNotFoundError,
+    RunUnavailableError,
+)
 from .params import del_path, get_path, normalize_path, set_path, to_json
 from .remote.urls import remote_url_of
 from .sequence import Metric
 from .storage import flusher as registry
-from .storage.run_file import RunFile, summary_of
+from .storage.points import empty_columns
+from .storage.run_file import summary_of
+from .storage.run_reader import RunFile, cached_reader, drop_reader
 from .storage.writer import RunWriter, default_props
-from .values import NAN, to_epoch, to_step, to_value
+from .values import MAX_STEP, MIN_STEP, NAN, step_out_of_range, to_epoch, to_step, to_value
 
 if TYPE_CHECKING:
     from .repo import Repo
@@ -29,6 +38,8 @@ _EMPTY: dict[str, Any] = {}
 _FLUSH_AT = registry.FLUSH_AT_POINTS
 _time = time.time
 _MISSING = object()
+_METRIC = "metric"
+_OPEN_ATTEMPTS = 4
 
 
 def default_flush_interval() -> float:
@@ -68,7 +79,7 @@ class Run:
         self.repo: Repo = Repo.resolve(repo, init=not read_only)
         self._writer: RunWriter | None = None
         self._meta: tuple[dict, dict, dict] | None = None
-        self._file: RunFile | None = None
+        self._file_ids: dict[tuple[str, str], str] | None = None
         if read_only:
             self.hash = check_hash(run_hash) if run_hash else _missing_hash()
             self._open_read_only()
@@ -78,6 +89,9 @@ class Run:
         self._writer = registry.get_or_open(
             self.repo.root, self.hash,
             lambda: self._open_writer(run_hash is not None, experiment, interval))
+        # Dropped without close(): closed when collected (or at exit); holds no reference to self.
+        self._finalizer = weakref.finalize(self, registry.release_dropped, self.repo.root,
+                                           self._writer)
         if run_hash is not None and experiment is not None:
             self.experiment = experiment
 
@@ -97,19 +111,36 @@ class Run:
         if not path.exists():
             raise self.repo.not_found(self.hash)
         registry.flush_repo(self.repo.root)
-        try:
-            self._file = RunFile(path, self.hash, read_only=True)
-            self._meta = self._file.load_meta()
-        except AimCoreError:
-            self.repo.catalog.mark_corrupted(self.hash)
-            raise
+        meta = self._with_file(RunFile.load_meta)
+        self._meta = meta
+        self._file_ids = {(info["name"], context_key(info["context"])): seq_id
+                          for seq_id, info in meta[2].items()}
+
+    def _with_file(self, action: Any) -> Any:
+        """``action(run_file)`` on the run's file. Read-only runs hold no file of their own:
+        each thread keeps its few most recent run files open (``cached_reader``), however many
+        ``Run`` objects a query keeps."""
+        path = self.repo.run_path(self.hash)
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                return action(cached_reader(path, self.hash))
+            except RunCorruptedError:
+                drop_reader(path)
+                self.repo.catalog.set_corrupted(self.hash, True)
+                raise
+            except RunUnavailableError:
+                drop_reader(path)
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))  # e.g. its writer was just replacing the file
+        raise AssertionError("unreachable")
 
     @classmethod
     def from_catalog(cls, repo: Repo, run_hash: str, entry: dict[str, Any]) -> Run:
         """A read-only run backed by its catalog entry; its file opens on first point read."""
         run = cls.__new__(cls)
-        run.repo, run.hash, run._writer, run._file = repo, run_hash, None, None
-        infos = {str(i): info for i, info in enumerate(entry["sequences"])}
+        run.repo, run.hash, run._writer, run._file_ids = repo, run_hash, None, None
+        infos = {f"catalog/{i}": info for i, info in enumerate(entry.get("sequences") or [])}
         run._meta = (entry["props"], entry.get("params", {}), infos)
         return run
 
@@ -136,7 +167,9 @@ class Run:
         if not context:
             context = _EMPTY
         for seq in writer.by_name.get(name, ()):
-            if seq.context == context:
+            if seq.context == context and (seq.exact or seq.same_context(context)):
+                if seq.kind is not _METRIC:
+                    seq = self._new_sequence(name, context)  # raises: another kind
                 break
         else:
             seq = self._new_sequence(name, context)
@@ -145,10 +178,14 @@ class Run:
         elif type(step) is not int:
             step = to_step(step)
         if step >= seq.next_step:
+            if step > MAX_STEP:
+                raise step_out_of_range(step, name)
             seq.next_step = step + 1
+        elif step < MIN_STEP:
+            raise step_out_of_range(step, name)
         if epoch is None:
             epoch = NAN
-        elif type(epoch) is not float and type(epoch) is not int:
+        elif type(epoch) is not float:
             epoch = to_epoch(epoch)
         pending = seq.pending
         pending.append((step, value, epoch, _time()))
@@ -159,13 +196,19 @@ class Run:
         converted = {}
         for name, value in values.items():
             converted[name] = value if type(value) is float else to_value(value, name, context)
+        if step is not None:
+            step = to_step(step)
+            if not MIN_STEP <= step <= MAX_STEP:
+                raise step_out_of_range(step, next(iter(values), None))
+        if epoch is not None:
+            epoch = to_epoch(epoch)
         for name, value in converted.items():
             self.track(value, name=name, step=step, epoch=epoch, context=context)
 
-    def _new_sequence(self, name: Any, context: Any) -> Any:
+    def _new_sequence(self, name: Any, context: Any, kind: str = "metric") -> Any:
         if not isinstance(name, str) or not name:
             raise TypeError(f"track() needs a non-empty str name, got {name!r}")
-        return self._writer.new_sequence(name, canonical_context(context))
+        return self._writer.new_sequence(name, canonical_context(context), kind)
 
     def _not_writable(self) -> AimCoreError:
         if getattr(self, "_closed", False):
@@ -192,12 +235,12 @@ class Run:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         path = normalize_path(key)
-        value = to_json(value, ".".join(path))
+        value = to_json(value, ".".join(path), None, len(path) - 1)
         writer = self._require_writer()
         params = copy.deepcopy(writer.params)
         set_path(params, path, value)
         writer.params = params  # swapped whole: the flusher may be serialising the old one
-        writer.meta_dirty = True
+        writer.mark_dirty()
 
     def __getitem__(self, key: Any) -> Any:
         return copy.deepcopy(get_path(self._params(), normalize_path(key)))
@@ -214,7 +257,7 @@ class Run:
         params = copy.deepcopy(writer.params)
         del_path(params, normalize_path(key))
         writer.params = params
-        writer.meta_dirty = True
+        writer.mark_dirty()
 
     def _require_writer(self) -> RunWriter:
         if self._writer is None:
@@ -230,7 +273,7 @@ class Run:
     def _set_prop(self, key: str, value: Any) -> None:
         writer = self._require_writer()
         writer.props = {**writer.props, key: value}
-        writer.meta_dirty = True
+        writer.mark_dirty()
 
     @property
     def name(self) -> str:
@@ -322,33 +365,48 @@ class Run:
         """Yield every metric of the run."""
         if self._writer is not None:
             for seq in list(self._writer.sequences):
-                yield self._live_metric(seq)
+                if seq.kind == _METRIC:
+                    yield self._live_metric(seq)
             return
-        for seq_id, info in self._seq_infos().items():
-            yield self._stored_metric(seq_id, info)
+        for info in self._seq_infos().values():
+            if info.get("kind", _METRIC) == _METRIC:
+                yield self._stored_metric(info)
 
     def get_metric(self, name: str, context: dict[str, Any] | None = None) -> Metric | None:
         """Return the metric ``(name, context)``, or None."""
         context = canonical_context(context)
         if self._writer is not None:
             seq = self._writer.find_sequence(name, context)
-            return None if seq is None else self._live_metric(seq)
-        for seq_id, info in self._seq_infos().items():
-            if info["name"] == name and info["context"] == context:
-                return self._stored_metric(seq_id, info)
-        return None
+            return None if seq is None or seq.kind != _METRIC else self._live_metric(seq)
+        info = self._info_index().get((name, context_key(context)))
+        if info is None or info.get("kind", _METRIC) != _METRIC:
+            return None
+        return self._stored_metric(info)
 
     def _seq_infos(self) -> dict[str, dict[str, Any]]:
         return self._stored_meta()[2]
 
-    def _stored_metric(self, seq_id: str, info: dict[str, Any]) -> Metric:
-        return Metric(self, info["name"], info["context"], summary_of(info),
-                      lambda: self._read_stored(info["name"], info["context"]))
+    def _info_index(self) -> dict[tuple[str, str], dict[str, Any]]:
+        infos = self._seq_infos()
+        index = getattr(self, "_index", None)
+        if index is None or index[0] is not infos:
+            self._index = (infos, {(i["name"], context_key(i["context"])): i
+                                   for i in infos.values()})
+        return self._index[1]
 
-    def _read_stored(self, name: str, context: dict[str, Any]) -> Any:
-        if self._file is None:
+    def _stored_metric(self, info: dict[str, Any]) -> Metric:
+        name, context = info["name"], info["context"]
+        key = context_key(context)
+        return Metric(self, name, context, summary_of(info),
+                      lambda: self._read_stored(name, key))
+
+    def _read_stored(self, name: str, key: str) -> Any:
+        if getattr(self, "_file_ids", None) is None:
             self._open_read_only()
-        return self._file.read_sequence(name, context)
+        seq_id = self._file_ids.get((name, key))
+        if seq_id is None:
+            return empty_columns()
+        return self._with_file(lambda run_file: run_file.read_sequence(seq_id))
 
     def _live_metric(self, seq: Any) -> Metric:
         writer = self._writer
@@ -356,8 +414,8 @@ class Run:
 
     # -- ending --------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write buffered points now; raises StorageError-like errors on failure."""
-        self._require_writer().flush()
+        """Write buffered points and the catalog entry now; raises on failure."""
+        self._require_writer().publish()
 
     def close(self, status: str = "finished") -> None:
         """Flush and release this handle; the last handle ends the run with ``status``."""
@@ -366,10 +424,14 @@ class Run:
         writer, self._writer = self._writer, None
         if writer is not None:
             self._closed = True
-            registry.release(self.repo.root, writer, status)
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+            self._finalizer.detach()
+            try:
+                registry.release(self.repo.root, writer, status)
+            except BaseException:
+                if not writer.closed:  # interrupted before it began: close() again, or exit
+                    self._writer, self._closed = writer, False
+                    writer.handles += 1
+                raise
 
 
 def _missing_hash() -> str:

@@ -6,12 +6,19 @@ import math
 from typing import Any
 
 NAN = math.nan
+MAX_STEP = 2**63 - 1  # steps are stored as int64
+MIN_STEP = -(2**63)
 
 
 def to_value(value: Any, name: Any, context: Any) -> float:
     """Return ``value`` as a float, or raise TypeError naming the sequence."""
     if isinstance(value, (bool, int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(
+                f"Cannot track {value} in sequence {name!r}: it does not fit a float64. "
+                "Nothing was recorded for this call.") from None
     if type(value).__module__ == "numpy" or hasattr(value, "item"):
         size = getattr(value, "size", None)
         if callable(getattr(value, "numel", None)):
@@ -37,10 +44,21 @@ def to_step(step: Any) -> int:
     return step.__index__()
 
 
+def step_out_of_range(step: int, name: Any) -> ValueError:
+    """The error for a step that does not fit the int64 steps are stored as."""
+    return ValueError(f"step {step} of sequence {name!r} is outside the int64 range "
+                      f"[{MIN_STEP}, {MAX_STEP}]; nothing was recorded for this call.")
+
+
 def to_epoch(epoch: Any) -> float:
-    """Return ``epoch`` as a float, or raise TypeError."""
+    """Return ``epoch`` as a float, or raise TypeError (ValueError when it does not fit)."""
+    if isinstance(epoch, (str, bytes)):
+        raise TypeError(f"epoch must be a number or None, got {epoch!r}")
     try:
         return float(epoch)
+    except OverflowError:
+        raise ValueError(f"epoch {epoch} does not fit a float64; nothing was recorded for "
+                         "this call.") from None
     except (TypeError, ValueError):
         raise TypeError(f"epoch must be a number or None, got {epoch!r}") from None
 

@@ -19,6 +19,7 @@ from ..query import context_text, flatten, query_metrics, query_runs
 from ..query.validate import compile_query
 from ..repo import Repo
 from . import server as server_command
+from . import reindex as reindex_command
 from .output import (
     duration_text,
     format_table,
@@ -120,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "addresses always work)")
     up.set_defaults(handler=cmd_up)
     server_command.add_command(commands, common)
+
+    reindex_command.add_command(commands, common)
     return parser
 
 
@@ -297,16 +300,37 @@ def cmd_rm(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             _emit("Nothing deleted.")
             return EXIT_OK
-    return _report(repo.delete_runs(hashes), len(hashes), "deleted")
+    repo.repair()
+    return _each_reported(hashes, repo.delete_run, "deleted")
 
 
 def cmd_copy_or_move(args: argparse.Namespace) -> int:
     """aim-core runs cp|mv HASH... --dest PATH"""
     repo = open_repo(args)
     hashes = resolve_hashes(repo, args.hashes)
-    action = repo.copy_runs if args.verb == "copy" else repo.move_runs
+    target = Repo(args.dest, init=True)
+    if target == repo:
+        raise CommandError("--dest names this same repo; give another repo folder", EXIT_USAGE)
+    repo.repair()
+    target.repair()
+    action = repo.copy_run if args.verb == "copy" else repo.move_run
     done = "copied" if args.verb == "copy" else "moved"
-    return _report(action(hashes, args.dest), len(hashes), f"{done} to {args.dest}")
+    return _each_reported(hashes, lambda h: action(h, target), f"{done} to {args.dest}")
+
+
+def _each_reported(hashes: list[str], action: Callable[[str], Any], done: str) -> int:
+    """Apply ``action`` to each hash; report each failure with its own cause."""
+    failed = []
+    for run_hash in hashes:
+        try:
+            action(run_hash)
+        except (AimCoreError, OSError, ValueError) as exc:
+            print(f"aim-core: {run_hash}: {exc}", file=sys.stderr)
+            failed.append(run_hash)
+    _emit(f"{len(hashes) - len(failed)} run(s) {done}.")
+    if failed:
+        return _fail(f"failed for {len(failed)} run(s): {' '.join(failed)}", EXIT_FAILED)
+    return EXIT_OK
 
 
 def _report(result: tuple[bool, list[str]], total: int, done: str) -> int:

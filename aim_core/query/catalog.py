@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -100,15 +99,25 @@ def scan(repo: Repo, paths: Iterable[Path_]) -> Iterator[tuple[str, Entry]]:
 
     SQLite parses each entry once (one ``json_extract`` of all paths per row) and returns
     the whole table as one JSON array, which Python decodes in one call. Missing values
-    come back as null, which a query cannot tell from a missing key anyway.
+    come back as null, which a query cannot tell from a missing key anyway. Entries holding
+    NaN or infinite numbers (not JSON to SQLite; the catalog writes them with a leading
+    space, see ``storage.catalog.entry_text``) are decoded in Python instead.
     """
     wanted = _minimal(set(paths) | set(ALWAYS))
     marks = ", ".join("?" * len(wanted))
-    sql = (f"SELECT json_group_array(json_array(key, json_extract(value, {marks}))) "
-           f'FROM (SELECT key, value FROM "{TABLE}" ORDER BY rowid)')
+    sql = (f"SELECT json_group_array(json_array(rowid, key, json_extract(value, {marks}))) "
+           f'FROM (SELECT rowid, key, value FROM "{TABLE}" '
+           f"WHERE substr(value, 1, 1) != ' ' ORDER BY rowid)")
     (text,), = _select(repo, sql, tuple(_json_path(p) for p in wanted))
+    rows = json.loads(text)
+    odd = _select(repo, f'SELECT rowid, key, value FROM "{TABLE}" '
+                        "WHERE substr(value, 1, 1) = ' '", ())
+    if odd:
+        rows += [[rowid, key, [_extract(json.loads(value), p) for p in wanted]]
+                 for rowid, key, value in odd]
+        rows.sort(key=lambda row: row[0])
     plan = [(path[:-1], path[-1]) for path in wanted]
-    for run_hash, values in json.loads(text):
+    for _rowid, run_hash, values in rows:
         if run_hash in SKIP_KEYS:
             continue
         entry: Entry = {"props": {}, "params": {}}
@@ -123,6 +132,15 @@ def scan(repo: Repo, paths: Iterable[Path_]) -> Iterator[tuple[str, Entry]]:
                 node = child
             node[leaf] = value
         yield run_hash, entry
+
+
+def _extract(entry: Any, path: Path_) -> Any:
+    """``json_extract`` in Python: the value at ``path``, or None."""
+    for key in path:
+        if not isinstance(entry, dict):
+            return None
+        entry = entry.get(key)
+    return entry
 
 
 def load_entries(repo: Repo, hashes: list[str]) -> dict[str, Entry]:
@@ -142,12 +160,7 @@ def _select(repo: Repo, sql: str, args: tuple) -> list[tuple]:
     from ..storage import flusher
 
     flusher.flush_repo(repo.root)
-    uri = (repo.root / "index.sqlite").as_uri() + "?mode=ro"
-    connection = sqlite3.connect(uri, uri=True, timeout=30)
-    try:
-        return connection.execute(sql, args).fetchall()
-    finally:
-        connection.close()
+    return repo.catalog.read(sql, args)
 
 
 def _minimal(paths: set[Path_]) -> list[Path_]:

@@ -1,29 +1,34 @@
 """This process's open writers and the one background thread that flushes them.
 
-Also the exit paths: ``atexit``, SIGTERM and an uncaught exception (including Ctrl-C) close
-every open run, so buffered points reach the disk; a forked child forgets its parent's
-writers instead of writing into them.
+The flusher thread runs only while writers are open: it starts with the first one and ends
+when the last one closes (the closing thread waits for it), so nothing of aim-core keeps
+running between runs. Each cycle flushes the due writers, then commits their catalog entries
+in one transaction per catalog (group commit). A writer whose ``Run`` was dropped inside
+another storage operation is closed by the flusher instead of in the middle of that one.
+A forked child forgets its parent's writers instead of writing into them.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import os
-import signal
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from .catalog import forget_catalogs
+from . import exits
+from .catalog import Catalog, close_idle, forget_catalogs
+from .run_reader import forget_readers
 from .writer import RunWriter
 
 FLUSH_AT_POINTS = 1 << 18  # a sequence buffer this large is flushed before its interval ends
+JOIN_SECONDS = 30.0
 _writers: dict[tuple[Path, str], RunWriter] = {}
+_to_close: list[tuple[Path, RunWriter, str | None]] = []
 _registry_lock = threading.RLock()
-_state = {"failed": False, "hooks": False}
+_flusher: list[Flusher] = []
 
 
 class Flusher(threading.Thread):
@@ -32,40 +37,66 @@ class Flusher(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="aim-core-flusher", daemon=True)
         self.wake_event = threading.Event()
+        self.done = False
+        self._warned: set[Path] = set()
 
     def run(self) -> None:
-        """Loop until the process ends."""
+        """Loop until no writer is left."""
         while True:
-            self.wake_event.wait(self._seconds_to_next())
+            self.wake_event.wait(_seconds_to_next())
             self.wake_event.clear()
-            now = time.monotonic()
-            for writer in open_writers():
-                try:
-                    if writer.next_flush <= now or writer.pending_count() >= FLUSH_AT_POINTS:
-                        writer.flush_quietly()
-                except Exception as exc:  # keep flushing the other runs, whatever happens
-                    warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
+            with _registry_lock:
+                if not _writers:
+                    self.done = True  # checked under the lock: a new writer starts a new thread
+                    return
+                writers = list(_writers.values())
+                queued = list(_to_close)
+                _to_close.clear()
+            for repo_dir, writer, status in queued:
+                _close_writer(repo_dir, writer, status)
+            self._cycle(writers)
 
-    @staticmethod
-    def _seconds_to_next() -> float:
-        writers = open_writers()
-        if not writers:
-            return 1.0
-        due = min(w.next_flush for w in writers) - time.monotonic()
-        return min(max(due, 0.005), 1.0)
+    def _cycle(self, writers: list[RunWriter]) -> None:
+        now = time.monotonic()
+        catalogs: dict[Path, Catalog] = {}
+        for writer in writers:
+            try:
+                if writer.closed:
+                    continue
+                if writer.next_flush <= now or writer.pending_count() >= FLUSH_AT_POINTS:
+                    writer.flush_quietly()
+                    catalogs[writer.catalog.path] = writer.catalog
+            except Exception as exc:  # keep flushing the other runs, whatever happens
+                warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
+        for catalog in catalogs.values():
+            try:
+                catalog.commit_staged()
+            except Exception as exc:  # entries stay staged and are retried
+                if catalog.path not in self._warned:
+                    self._warned.add(catalog.path)
+                    warnings.warn(f"aim-core could not update the catalog {catalog.path} "
+                                  f"({exc!r}); retrying.", RuntimeWarning, stacklevel=1)
 
     def wake(self) -> None:
         """Ask for a flush now (a buffer grew large)."""
         self.wake_event.set()
 
 
-_flusher: list[Flusher] = []
+def _seconds_to_next() -> float:
+    with _registry_lock:
+        writers = list(_writers.values())
+        if _to_close:
+            return 0.0
+    if not writers:
+        return 0.0
+    due = min(w.next_flush for w in writers) - time.monotonic()
+    return min(max(due, 0.005), 1.0)
 
 
 def flusher() -> Flusher:
-    """Return this process's flusher thread, starting it on first use."""
+    """Return this process's flusher thread, starting it when none runs."""
     with _registry_lock:
-        if not _flusher or not _flusher[0].is_alive():
+        if not _flusher or _flusher[0].done or not _flusher[0].is_alive():
             _flusher[:] = [Flusher()]
             _flusher[0].start()
         return _flusher[0]
@@ -77,17 +108,32 @@ def open_writers() -> list[RunWriter]:
         return list(_writers.values())
 
 
+def ensure_flusher() -> None:
+    """Start the flusher thread if none runs (a writer has something to write)."""
+    thread = _flusher[0] if _flusher else None
+    if thread is None or thread.done or not thread.is_alive():
+        flusher()
+
+
+RunWriter.wake_flusher = staticmethod(ensure_flusher)
+
+
 def get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) -> RunWriter:
-    """Return the open writer of a run, or register the one ``opener`` builds."""
+    """Return the open writer of a run, or register the one ``opener`` builds.
+
+    The flusher thread starts when a writer first has something to write (a new sequence,
+    a param), so a run opened and closed within one flush interval starts no thread.
+    """
     key = (repo_dir, run_hash)
     with _registry_lock:
         writer = _writers.get(key)
         if writer is None or writer.closed:
             writer = opener()
             _writers[key] = writer
-            _install_hooks()
+            exits.install_hooks(close_all)
         writer.handles += 1
-        flusher()
+        if writer.sequences:  # resumed: points may come into existing sequences at once
+            flusher()
         return writer
 
 
@@ -97,66 +143,82 @@ def find_writer(repo_dir: Path, run_hash: str) -> RunWriter | None:
         return _writers.get((repo_dir, run_hash))
 
 
-def release(repo_dir: Path, writer: RunWriter, status: str) -> None:
-    """Drop one handle; the last one closes the writer."""
+def release(repo_dir: Path, writer: RunWriter, status: str | None) -> None:
+    """Drop one handle; the last one closes the writer (``None``: the exit status)."""
     with _registry_lock:
         writer.handles -= 1
         if writer.handles > 0:
             return
-        _writers.pop((repo_dir, writer.run_hash), None)
-    writer.close(status)
+    _close_writer(repo_dir, writer, status)
+
+
+def release_dropped(repo_dir: Path, writer: RunWriter) -> None:
+    """A ``Run`` was garbage-collected without ``close()``: close its handle now, or let the
+    flusher do it when this thread is inside another storage operation."""
+    if not exits.in_critical():
+        release(repo_dir, writer, None)
+        return
+    with _registry_lock:
+        writer.handles -= 1
+        if writer.handles > 0:
+            return
+        _to_close.append((repo_dir, writer, None))
+    flusher().wake()
+
+
+def _close_writer(repo_dir: Path, writer: RunWriter, status: str | None) -> None:
+    """Close while the writer stays registered (a signal handler can still reach it); a
+    close interrupted before it began leaves it registered, for the exit hook to close."""
+    try:
+        writer.close(status or exits.exit_status())
+    finally:
+        if writer.closed:
+            with _registry_lock:
+                if _writers.get((repo_dir, writer.run_hash)) is writer:
+                    del _writers[(repo_dir, writer.run_hash)]
+                last = not _writers
+            if last:
+                _stop_flusher()
+
+
+def _stop_flusher() -> None:
+    with _registry_lock:
+        thread = _flusher[0] if _flusher else None
+    if thread is None or thread is threading.current_thread():
+        return
+    thread.wake()
+    deadline = time.monotonic() + JOIN_SECONDS
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(0.05)
+        with _registry_lock:
+            if _writers:
+                return  # a new run started meanwhile and uses this thread
 
 
 def flush_repo(repo_dir: Path) -> None:
-    """Flush every open writer of one repo now (before this process reads it)."""
+    """Flush every open writer of one repo and commit the catalog (before this process reads)."""
     with _registry_lock:
         writers = [w for (path, _), w in _writers.items() if path == repo_dir]
     for writer in writers:
         if not writer.closed:
             writer.flush_quietly()
+    if writers:
+        writers[0].catalog.commit_staged_quietly()
 
 
 def close_all(status: str | None = None) -> None:
-    """Close every open writer (at exit)."""
-    status = status or ("failed" if _state["failed"] else "finished")
+    """Close every open writer (at exit, on SIGTERM), then idle catalogs."""
+    status = status or exits.exit_status()
     with _registry_lock:
-        writers = list(_writers.values())
-        _writers.clear()
-    for writer in writers:
+        writers = list(_writers.items())
+        _to_close.clear()
+    for (repo_dir, _), writer in writers:
         try:
-            writer.close(status)
+            _close_writer(repo_dir, writer, status)
         except Exception as exc:
             warnings.warn(str(exc), RuntimeWarning, stacklevel=1)
-
-
-def _install_hooks() -> None:
-    if _state["hooks"]:
-        return
-    _state["hooks"] = True
-    atexit.register(close_all)
-    previous_hook = sys.excepthook
-
-    def excepthook(*args: object) -> None:
-        _state["failed"] = True
-        previous_hook(*args)
-
-    sys.excepthook = excepthook
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.getsignal(signal.SIGTERM)
-        if previous in (signal.SIG_DFL, None) or callable(previous):
-            signal.signal(signal.SIGTERM, _sigterm_handler(previous))
-
-
-def _sigterm_handler(previous: object) -> Callable:
-    def handler(signum: int, frame: object) -> None:
-        close_all("failed")
-        if callable(previous):
-            previous(signum, frame)
-            return
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    return handler
+    with contextlib.suppress(Exception):
+        close_idle()
 
 
 def _after_fork_in_child() -> None:
@@ -165,8 +227,10 @@ def _after_fork_in_child() -> None:
     for writer in _writers.values():
         writer.forget()
     _writers.clear()
+    _to_close.clear()
     _flusher.clear()
     forget_catalogs()
+    forget_readers()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,37 +1,52 @@
-"""One SQLite key-value table holding JSON or raw-bytes values, never pickle.
+"""One SQLite key-value table in sqlitedict's layout, holding JSON text or raw bytes, never pickle.
 
-Writers go through sqlitedict (``KVFile``). Readers use a plain read-only SQLite connection
-(``ReadOnlyKV``): sqlitedict starts a thread and issues setup writes per open, which costs
-milliseconds per run file, and a query may open hundreds of run files.
+The table is ``key TEXT PRIMARY KEY, value BLOB`` exactly as sqlitedict creates it, so every
+file also opens with ``SqliteDict(path, tablename=..., encode=encode, decode=decode)``.
+
+Writes do not go through sqlitedict: its statement queue runs each request on a thread of its
+own and keeps executing queued statements after SQLite rolled a failed one back (so a flush
+that failed on a full disk could still commit half of itself), and it starts one thread per
+open file. ``KVWriter`` is a plain connection used by one owner under its lock, with explicit
+``BEGIN IMMEDIATE ... COMMIT`` and ``ROLLBACK`` on any error. ``ReadOnlyKV`` reads through a
+``mode=ro`` connection (``immutable=1`` where the folder cannot be written), so readers never
+write anything, not even WAL side files of a closed file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
+import os
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlitedict import SqliteDict
+BUSY_TIMEOUT_S = 30.0
+_abandoned: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections
 
-BUSY_TIMEOUT_MS = 30_000
 
-# sqlitedict logs every failed statement at ERROR before re-raising it to the caller; we
-# handle and report those ourselves (one warning), so its duplicate tracebacks stay quiet.
-logging.getLogger("sqlitedict.SqliteMultithread").addHandler(logging.NullHandler())
-logging.getLogger("sqlitedict.SqliteMultithread").propagate = False
-_OPEN_RETRIES = 50
+def abandon(conn: sqlite3.Connection | None) -> None:
+    """Keep a connection inherited through ``fork`` from ever being closed here: closing it
+    would checkpoint (and could delete the WAL of) a file the parent still writes."""
+    if conn is not None:
+        _abandoned.append(conn)
+
+
+class RawJSON(str):
+    """Text that already is JSON: stored as it is, without encoding it again."""
+
+    __slots__ = ()
 
 
 def encode(value: Any) -> Any:
     """Bytes are stored as a BLOB as they are; everything else as JSON text."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
+    if type(value) is bytes:
+        return value  # bound as a BLOB
+    if isinstance(value, (bytearray, memoryview)):
         return sqlite3.Binary(value)
+    if isinstance(value, RawJSON):
+        return value  # bound as text; no copy of a large entry
     return json.dumps(value, separators=(",", ":"))
 
 
@@ -42,139 +57,171 @@ def decode(value: Any) -> Any:
     return json.loads(value)
 
 
-class KVFile:
-    """A key-value table in one SQLite file: WAL, explicit commits, no pickle.
+def table_sql(table: str) -> str:
+    """The CREATE statement sqlitedict uses for a table."""
+    return f'CREATE TABLE IF NOT EXISTS "{_quoted(table)}" (key TEXT PRIMARY KEY, value BLOB)'
 
-    Writes are queued on sqlitedict's connection thread and made durable by ``commit``;
-    a failed statement or commit raises from ``commit`` and leaves the queued values to be
-    written again by the caller.
-    """
 
-    def __init__(self, path: Path, table: str = "kv") -> None:
+def key_range(prefix: str) -> tuple[str, str]:
+    """The ``[low, high)`` key bounds holding every key that starts with ``prefix``."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A read-write connection in autocommit mode (transactions are explicit)."""
+    return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+                           timeout=BUSY_TIMEOUT_S)
+
+
+class KVWriter:
+    """The writing connection of one file; its owner uses it from one thread at a time."""
+
+    def __init__(self, path: Path, table: str, connection: sqlite3.Connection) -> None:
         self.path = Path(path)
-        self._db = _open_sqlitedict(self.path, table)
-        self._dirty = False
+        self.table = table
+        self.conn = connection
+        quoted = _quoted(table)
+        self._put_sql = f'INSERT OR REPLACE INTO "{quoted}" (key, value) VALUES (?, ?)'
+        self._get_sql = f'SELECT value FROM "{quoted}" WHERE key = ?'
+        self._del_sql = f'DELETE FROM "{quoted}" WHERE key = ?'
+        self._scan_sql = (f'SELECT key, value FROM "{quoted}" '
+                          "WHERE key >= ? AND key < ? ORDER BY key")
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """Return the value stored at ``key``, or ``default``."""
-        self._check_alive()
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[KVWriter]:
+        """``BEGIN IMMEDIATE``; ``COMMIT`` when the block ends, ``ROLLBACK`` if it raises."""
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            return self._db[key]
-        except KeyError:
-            return default
-
-    def put(self, key: str, value: Any) -> None:
-        """Queue a write of ``value`` at ``key`` (durable after ``commit``)."""
-        self._check_alive()
-        self._dirty = True
-        self._db[key] = value
-
-    def delete(self, key: str) -> None:
-        """Queue the removal of ``key`` if present."""
-        self._check_alive()
-        self._dirty = True
-        self._db.conn.execute(f'DELETE FROM "{self._db.tablename}" WHERE key = ?', (key,))
-
-    def commit(self) -> None:
-        """Make queued writes durable; raises the first error of any queued statement."""
-        self._check_alive()
-        # A plain COMMIT statement: unlike sqlitedict's own commit request, a failure here is
-        # reported back instead of killing the connection thread.
-        if self._dirty:
-            self._db.conn.select_one("COMMIT")
-            self._dirty = False
+            yield self
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
 
     def rollback(self) -> None:
-        """Drop queued, uncommitted writes and any errors they left behind."""
-        self._dirty = False
-        conn = self._db.conn
-        if conn is None or not conn.is_alive():
-            return
-        # sqlitedict reports a failed queued write at some later call: flush those out first,
-        # so that they cannot surface in an unrelated call afterwards.
-        self._drain_errors()
-        with contextlib.suppress(sqlite3.Error):
-            conn.select_one("ROLLBACK")  # fails harmlessly when SQLite already rolled back
+        """Undo the open transaction, if SQLite has not already done so."""
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
-    def _drain_errors(self) -> None:
-        for _ in range(10_000):
-            try:
-                self._db.conn.select_one("SELECT 1")
-                return
-            except sqlite3.Error:
-                continue
+    def put(self, key: str, value: Any) -> None:
+        """Write ``value`` at ``key`` (inside a transaction)."""
+        self.conn.execute(self._put_sql, (key, encode(value)))
+
+    def put_many(self, items: list[tuple[str, Any]]) -> None:
+        """Write several keys (inside a transaction)."""
+        self.conn.executemany(self._put_sql, [(key, encode(value)) for key, value in items])
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present (inside a transaction)."""
+        self.conn.execute(self._del_sql, (key,))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value at ``key``, or ``default``."""
+        row = self.conn.execute(self._get_sql, (key,)).fetchone()
+        return default if row is None else decode(row[0])
+
+    def get_raw(self, key: str) -> Any:
+        """The stored value at ``key`` as SQLite returns it (text or bytes), or None."""
+        row = self.conn.execute(self._get_sql, (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def scan(self, prefix: str) -> list[tuple[str, Any]]:
+        """Every ``(key, value)`` whose key starts with ``prefix``, in key order."""
+        rows = self.conn.execute(self._scan_sql, key_range(prefix)).fetchall()
+        return [(key, decode(value)) for key, value in rows]
 
     def close(self) -> None:
         """Close the connection (committing is the caller's job)."""
-        db = self._db
-        if db.conn is not None and db.conn.is_alive():
-            db.close(do_log=False)
-        else:
-            db.conn = None
-
-    def _check_alive(self) -> None:
-        conn = self._db.conn
-        if conn is None or not conn.is_alive():
-            raise sqlite3.OperationalError(f"connection to {self.path} is closed")
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
 
 
 class ReadOnlyKV:
-    """A read-only view of the same table, through a plain ``mode=ro`` SQLite connection."""
+    """A read-only view of one table: ``mode=ro``, or ``immutable=1`` on a read-only folder."""
 
     def __init__(self, path: Path, table: str = "kv") -> None:
         self.path = Path(path)
-        self._table = table.replace('"', '""')
-        uri = f"file:{self.path.resolve()}?mode=ro"
-        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False,
-                                     isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        self._lock = threading.RLock()
-        self._conn.execute(f'SELECT 1 FROM "{self._table}" LIMIT 1').fetchall()
+        quoted = _quoted(table)
+        self._get_sql = f'SELECT value FROM "{quoted}" WHERE key = ?'
+        self._scan_sql = (f'SELECT key, value FROM "{quoted}" '
+                          "WHERE key >= ? AND key < ? ORDER BY key")
+        self._items_sql = f'SELECT key, value FROM "{quoted}" ORDER BY rowid'
+        self._conn = open_read_only(self.path, f'SELECT 1 FROM "{quoted}" LIMIT 1')
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value stored at ``key``, or ``default``."""
-        with self._lock:
-            row = self._conn.execute(
-                f'SELECT value FROM "{self._table}" WHERE key = ?', (key,)).fetchone()
+        row = self._conn.execute(self._get_sql, (key,)).fetchone()
         return default if row is None else decode(row[0])
+
+    def scan(self, prefix: str) -> list[tuple[str, Any]]:
+        """Every ``(key, value)`` whose key starts with ``prefix``, in key order."""
+        rows = self._conn.execute(self._scan_sql, key_range(prefix)).fetchall()
+        return [(key, decode(value)) for key, value in rows]
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """Yield every ``(key, value)`` in insertion order."""
-        with self._lock:
-            rows = self._conn.execute(
-                f'SELECT key, value FROM "{self._table}" ORDER BY rowid').fetchall()
+        rows = self._conn.execute(self._items_sql).fetchall()
         return ((key, decode(value)) for key, value in rows)
+
+    def raw_rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Run one read statement on this connection."""
+        return self._conn.execute(sql, args).fetchall()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """Make the reads inside the block see one consistent state of the file."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield
-            finally:
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
 
 
-def _open_sqlitedict(path: Path, table: str) -> SqliteDict:
-    """Open, retrying while another process holds the write lock during creation."""
-    for attempt in range(_OPEN_RETRIES):
-        try:
-            db = SqliteDict(
-                str(path), tablename=table, flag="c",
-                journal_mode="WAL", encode=encode, decode=decode, outer_stack=False,
-            )
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == _OPEN_RETRIES - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
-            continue
-        # sqlitedict turns fsync off; NORMAL with WAL survives a killed process and keeps
-        # commits cheap, and the busy timeout lets several processes share the catalog.
-        db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db.conn.execute("PRAGMA synchronous = NORMAL")
-        return db
-    raise AssertionError("unreachable")
+def open_read_only(path: Path, probe: str = "SELECT 1 FROM sqlite_master LIMIT 1"
+                   ) -> sqlite3.Connection:
+    """A connection that never writes: ``mode=ro``, falling back to ``immutable=1``.
+
+    A file in WAL mode needs its ``-shm`` side file to be read; where the folder is not
+    writable (a read-only mount, another user's repo) and no ``-shm`` exists, the file cannot
+    be changing, so it is read as immutable. ``probe`` is run to surface open errors here.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise sqlite3.OperationalError(f"unable to open database file {path}")
+    uri = path.absolute().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                           check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+    try:
+        conn.execute(probe).fetchall()
+        return conn
+    except sqlite3.Error:
+        conn.close()
+        if not _cannot_write_beside(path):
+            raise
+    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.execute(probe).fetchall()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def _cannot_write_beside(path: Path) -> bool:
+    """True when the side files of ``path`` cannot be created or opened for writing."""
+    shm = Path(f"{path}-shm")
+    if shm.exists():
+        return not os.access(shm, os.W_OK)
+    return not os.access(path.parent, os.W_OK)
+
+
+def _quoted(name: str) -> str:
+    return name.replace('"', '""')

@@ -116,22 +116,23 @@ def test_track_contexts_default_steps_and_epochs(repo_path):
                      ("loss", (("subset", "train"),)), ("loss", (("subset", "val"),))]
 
 
-def test_points_sorted_by_step_and_summary_figures(repo_path):
+def test_points_sorted_by_step_one_per_step_and_summary_figures(repo_path):
     run = Run(repo=repo_path)
     for step, value in [(5, 1.0), (2, 2.0), (5, 3.0), (1, float("nan")), (2, -1.0)]:
         run.track(value, name="m", step=step)
     live = run.get_metric("m")  # a live run reads its own buffered points
-    assert live.steps.tolist() == [1, 2, 2, 5, 5]
-    assert (live.last, live.last_step, live.first_step, live.min, live.max) == (
-        3.0, 5, 1, -1.0, 3.0)
+    assert live.steps.tolist() == [1, 2, 5]  # re-tracked steps: the last tracked value wins
+    assert live.values[1:].tolist() == [-1.0, 3.0]
+    assert (live.last, live.last_step, live.first_step, live.min, live.max, live.count) == (
+        3.0, 5, 1, -1.0, 3.0, 3)
     assert math.isnan(live.first)
     run.close()
     stored = Repo(repo_path).get_run(run.hash).get_metric("m")
-    assert stored.values[1:].tolist() == [2.0, -1.0, 1.0, 3.0]
+    assert stored.values[1:].tolist() == [-1.0, 3.0]
     assert (stored.last, stored.last_step, stored.first_step, stored.min, stored.max,
-            stored.count) == (3.0, 5, 1, -1.0, 3.0, 5)
+            stored.count) == (3.0, 5, 1, -1.0, 3.0, 3)
     steps, (values, epochs, times) = stored.data.numpy()
-    assert steps.tolist() == [1, 2, 2, 5, 5] and len(values) == len(epochs) == len(times) == 5
+    assert steps.tolist() == [1, 2, 5] and len(values) == len(epochs) == len(times) == 3
 
 
 def test_inf_and_nan_are_stored_as_they_are(repo_path):

@@ -144,3 +144,84 @@ def test_exit_without_close_flushes_and_finishes(repo_path):
                          text=True, timeout=60, check=True).stdout
     run = Repo(repo_path).get_run(out.strip())
     assert run.status == "finished" and run.get_metric("x").count == 1000
+
+
+SWEEP = textwrap.dedent("""
+    import json, sys, time
+    from aim_core import Run
+    repo = sys.argv[1]
+    for i in range(50):
+        run = Run(repo=repo, flush_interval=0.2)
+        run["hparams"] = {"i": i}
+        print(json.dumps({"open": run.hash}), flush=True)
+        for step in range(60):
+            run.track(float(step), name="loss", step=step)
+            print(json.dumps({"step": step, "t": time.time()}), flush=True)
+            time.sleep(0.001)
+        run.close()
+        print(json.dumps({"closed": run.hash}), flush=True)
+""")
+
+
+def test_kill_9_during_a_sweep_keeps_closed_runs_and_marks_the_open_one_crashed(repo_path):
+    proc = subprocess.Popen([sys.executable, "-c", SWEEP, str(repo_path)],
+                            stdout=subprocess.PIPE, text=True)
+    events, deadline = [], time.time() + 1.5
+    while time.time() < deadline:
+        events.append(json.loads(proc.stdout.readline()))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = time.time()
+    closed = [e["closed"] for e in events if "closed" in e]
+    assert len(closed) >= 3, "the sweep made too little progress"
+    repo = Repo(repo_path)
+    status = {run.hash: run.status for run in repo.iter_runs()}
+    names = os.listdir(repo_path / ".aim_core" / "runs")
+    for run_hash in closed:
+        run = repo.get_run(run_hash)
+        assert status[run_hash] == "finished"
+        assert run.get_metric("loss").steps.tolist() == list(range(60))
+        assert [n for n in names if n.startswith(run_hash)] == [f"{run_hash}.sqlite"]
+    opened = [e["open"] for e in events if "open" in e]
+    if opened[-1] not in closed:  # killed while a run was open
+        last_run = opened[-1]
+        assert status[last_run] == "crashed"
+        tracked = [e for e in events[events.index({"open": last_run}):] if "step" in e]
+        must_have = [e["step"] for e in tracked if e["t"] < killed_at - 0.2 - 0.5]
+        stored = repo.get_run(last_run).get_metric("loss")
+        stored_steps = [] if stored is None else stored.steps.tolist()
+        assert stored_steps[: len(must_have)] == must_have
+    assert set(status) <= set(opened)
+    assert all(name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm", ".lock"))
+               for name in os.listdir(repo_path / ".aim_core" / "runs"))
+
+
+CLOSER = textwrap.dedent("""
+    import sys, time
+    from aim_core import Run
+    run = Run(repo=sys.argv[1], flush_interval=3600)
+    for i in range(1_000_000):
+        run.track(float(i), name="x", step=i)
+    print(run.hash, flush=True)
+    print("closing", flush=True)
+    run.close()
+    print("closed", flush=True)
+    time.sleep(30)
+""")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_signal_during_close_of_a_million_points_loses_nothing(repo_path, signum):
+    proc = subprocess.Popen([sys.executable, "-c", CLOSER, str(repo_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_hash = proc.stdout.readline().strip()
+    assert proc.stdout.readline().strip() == "closing"
+    proc.send_signal(signum)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "closed" not in rest  # the signal still ends the process
+    if signum == signal.SIGINT:
+        assert "KeyboardInterrupt" in err  # raised once the data was down
+    run = Repo(repo_path).get_run(run_hash)
+    metric = run.get_metric("x")
+    assert metric.count == 1_000_000 and metric.values[-1] == 999_999.0
+    assert run.status in ("finished", "failed")

@@ -174,7 +174,7 @@ def test_training_then_evaluate_and_predict_make_one_run(
     assert run.hash == callback.run_hash and not run.active
     metrics = metrics_of(run)
     eval_loss = metrics[key("loss", subset="eval")]
-    assert eval_loss.steps.tolist() == [10, 20, 20]
+    assert eval_loss.steps.tolist() == [10, 20]  # evaluated again at step 20: the last wins
     assert eval_loss.values[-1] == pytest.approx(result["eval_loss"])
     assert {key(n, subset="test") for n in {"loss"} | EVAL_SPEED} <= set(metrics)
     assert metrics[key("loss", subset="test")].steps.tolist() == [20]
