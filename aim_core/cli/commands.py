@@ -18,8 +18,8 @@ from ..errors import AimCoreError, QueryError, RunLockedError
 from ..query import context_text, flatten, query_metrics, query_runs
 from ..query.validate import compile_query
 from ..repo import Repo
-from . import server as server_command
 from . import reindex as reindex_command
+from . import server as server_command
 from .output import (
     duration_text,
     format_table,

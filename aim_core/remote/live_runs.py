@@ -123,9 +123,7 @@ class LiveRuns:
                 for seq in op.sequences:
                     storage.append_points(writer, seq.name, seq.context, seq.kind, seq.columns)
             elif op.kind == "meta":
-                writer.params = op.args["params"]
-                writer.props = {**writer.props, **op.args["props"]}
-                writer.meta_dirty = True
+                storage.set_meta(writer, op.args["params"], op.args["props"])
             elif op.kind == "close":
                 close_status = op.args["status"]
             elif op.kind in ("create", "resume"):

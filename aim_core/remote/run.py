@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+import weakref
 from typing import Any
 
 from ..run import Run, check_hash, default_flush_interval
@@ -20,7 +22,7 @@ class RemoteRun(Run):
                  force_resume: bool = False, flush_interval: float | None = None,
                  token: str | None = None, **_system_options: Any) -> None:
         self.repo = repo if isinstance(repo, RemoteRepo) else RemoteRepo(repo, token=token)
-        self._writer, self._meta, self._file, self._status = None, None, None, None
+        self._writer, self._meta, self._file_ids, self._status = None, None, None, None
         if read_only:
             if not run_hash:
                 raise self.repo.not_found("")
@@ -32,6 +34,8 @@ class RemoteRun(Run):
         self._writer = registry.get_or_open(
             self.repo.root, self.hash,
             lambda: self.repo.open_writer(self.hash, run_hash is not None, experiment, interval))
+        self._finalizer = weakref.finalize(self, registry.release_dropped, self.repo.root,
+                                           self._writer)
         if run_hash is not None and experiment is not None:
             self.experiment = experiment
 
@@ -48,12 +52,12 @@ class RemoteRun(Run):
 
     def _open_read_only(self) -> None:
         entry = self.repo.fetch_entry(self.hash)
-        infos = {str(i): info for i, info in enumerate(entry["sequences"])}
+        infos = {f"catalog/{i}": info for i, info in enumerate(entry["sequences"])}
         self._meta = (entry["props"], entry.get("params", {}), infos)
         self._status = entry.get("status")
 
-    def _read_stored(self, name: str, context: dict[str, Any]) -> Columns:
-        return self.repo.fetch_series(self.hash, name, context)
+    def _read_stored(self, name: str, key: str) -> Columns:
+        return self.repo.fetch_series(self.hash, name, json.loads(key))
 
     @property
     def status(self) -> str:

@@ -13,10 +13,10 @@ from typing import Any
 
 from ..repo import Repo
 from ..storage.chunks import Columns
-from ..storage.run_file import RunFile
+from ..storage.run_reader import RunFile
 from ..storage.writer import RunWriter
 
-SESSIONS_KEY = "remote_sessions"
+SESSIONS_KEY = "remote/sessions"
 """Run-file key: ``{session: [last applied batch number, points applied]}``, written in the
 same transaction as the points of each batch."""
 MAX_SESSIONS = 64
@@ -31,16 +31,16 @@ def run_exists(repo: Repo, run_hash: str) -> bool:
 
 def read_sessions(repo: Repo, run_hash: str) -> Sessions:
     """The idempotency record stored in a run's file (empty when there is none)."""
-    run_file = RunFile(repo.run_path(run_hash), run_hash, read_only=True)
+    run_file = RunFile(repo.run_path(run_hash), run_hash)
     try:
-        return dict(run_file.kv.get(SESSIONS_KEY) or {})
+        return dict(run_file.get(SESSIONS_KEY) or {})
     finally:
         run_file.close()
 
 
 def read_state(repo: Repo, run_hash: str) -> tuple[dict, dict, list[dict[str, Any]]]:
     """``(props, params, sequence infos)`` as stored, for a client that resumes the run."""
-    run_file = RunFile(repo.run_path(run_hash), run_hash, read_only=True)
+    run_file = RunFile(repo.run_path(run_hash), run_hash)
     try:
         props, params, infos = run_file.load_meta()
     finally:
@@ -61,21 +61,32 @@ def resume_writer(repo: Repo, run_hash: str) -> tuple[RunWriter, Sessions]:
     """Open an existing run for appending; also return its idempotency record."""
     writer = RunWriter(repo.runs_dir, run_hash, repo.catalog, flush_interval=1.0)
     writer.resume()
-    return writer, dict(writer.file.kv.get(SESSIONS_KEY) or {})
+    return writer, read_sessions(repo, run_hash)
 
 
 def append_points(writer: RunWriter, name: str, context: dict[str, Any], kind: str,
                   columns: Columns) -> None:
-    """Queue a sequence's points as ``(step, value, epoch, timestamp)`` tuples."""
-    seq = writer.new_sequence(name, context)
-    seq.pending.extend(zip(*(column.tolist() for column in columns), strict=True))
+    """Queue a sequence's points as ``(step, value, epoch, timestamp)`` tuples (in one go:
+    their steps are int64 already, so ``seq.add``'s per-point check has nothing to catch)."""
+    seq = writer.new_sequence(name, context, kind)
+    steps = columns[0]
+    if len(steps):
+        seq.pending.extend(zip(*(column.tolist() for column in columns), strict=True))
+        seq.next_step = max(seq.next_step, int(steps.max()) + 1)
+
+
+def set_meta(writer: RunWriter, params: dict[str, Any], props: dict[str, Any]) -> None:
+    """Replace the params and merge ``props``; written by the next ``commit``."""
+    writer.params = params
+    writer.props = {**writer.props, **props}
+    writer.meta_dirty = True  # not mark_dirty(): no flusher thread flushes the server's runs
 
 
 def commit(writer: RunWriter, sessions: Sessions) -> None:
-    """Write the queued points, params and props with ``sessions`` in one transaction."""
-    writer.file.kv.put(SESSIONS_KEY, _trimmed(sessions))
-    writer.meta_dirty = True  # forces the commit even for a batch with nothing else
-    writer.flush()
+    """Write the queued points, params and props with ``sessions`` in one transaction, then
+    the run's catalog entry (grouped with any other run's staged entry)."""
+    writer.flush(extra={SESSIONS_KEY: _trimmed(sessions)})
+    writer.catalog.commit_staged()
 
 
 def close(writer: RunWriter, status: str) -> None:
@@ -89,11 +100,12 @@ def abandon(writer: RunWriter) -> None:
     Anything queued but not committed is dropped (the client sends it again).
     """
     writer.closed = True
-    with contextlib.suppress(Exception):
-        writer.file.kv.rollback()
-    with contextlib.suppress(Exception):
-        writer.file.close()
-    writer.lock.release()
+    try:
+        with contextlib.suppress(Exception):  # the entry is rebuilt from the file if need be
+            writer.catalog.commit_staged()
+        writer._abandon()  # closes the file and releases the lock, leaving the run active
+    finally:
+        writer.catalog.release()
 
 
 def applied_points(repo: Repo, run_hash: str) -> int:

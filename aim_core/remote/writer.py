@@ -16,8 +16,10 @@ from typing import Any
 
 from ..context import context_key
 from ..errors import RemoteError, RunNotFoundError
-from ..storage.chunks import Columns, concat_columns, sort_by_step
+from ..storage import exits
+from ..storage.chunks import Columns, concat_columns
 from ..storage.lock import HOST
+from ..storage.points import latest_per_step
 from .outbox import Outbox
 from .protocol import EDITABLE_PROPS, Op, Sequence, columns_of
 from .sender import Sender
@@ -44,12 +46,30 @@ def close_timeout() -> float:
 class RemoteSequence:
     """One sequence of a remote run being written: buffered points and the next step."""
 
-    __slots__ = ("name", "context", "kind", "pending", "next_step")
+    __slots__ = ("name", "context", "kind", "exact", "pending", "next_step")
 
     def __init__(self, name: str, context: dict[str, Any], kind: str = "metric") -> None:
         self.name, self.context, self.kind = name, context, kind
-        self.pending: list[tuple[Any, float, float, float]] = []
+        self.exact = all(isinstance(v, str) or v is None for v in context.values())
+        self.pending: list[tuple[Any, Any, float, float]] = []
         self.next_step = 0
+
+    def same_context(self, context: dict[str, Any]) -> bool:
+        """For a ``context`` already ``==`` to this one: are the value types the same too?"""
+        return self.exact or all(type(v) is type(context[k]) for k, v in self.context.items())
+
+
+class NoCatalog:
+    """What the process flusher expects of a writer's catalog: the server keeps the real one."""
+
+    def __init__(self, url: str) -> None:
+        self.path = url
+
+    def commit_staged(self) -> None:
+        """Nothing to commit here."""
+
+    def commit_staged_quietly(self) -> None:
+        """Nothing to commit here."""
 
 
 class RemoteRunWriter:
@@ -68,6 +88,7 @@ class RemoteRunWriter:
         self.handles = 0
         self.closed = False
         self.next_flush = math.inf  # the sender keeps time; the process flusher only wakes it
+        self.catalog = NoCatalog(transport.url)
         self.lifecycle = threading.Lock()
         self._ops: list[Op] = []
         self._ops_lock = threading.Lock()
@@ -130,6 +151,10 @@ class RemoteRunWriter:
         self.by_name.setdefault(name, []).append(seq)
         return seq
 
+    def mark_dirty(self) -> None:
+        """Params or props changed: they go with the next batch."""
+        self.meta_dirty = True
+
     def find_sequence(self, name: str, context: dict[str, Any]) -> RemoteSequence | None:
         """Return the sequence ``(name, context)`` if it exists."""
         key = context_key(context)
@@ -147,7 +172,7 @@ class RemoteRunWriter:
             stored = concat_columns([])
         pending = list(seq.pending)
         parts = [stored, columns_of(pending)] if pending else [stored]
-        return sort_by_step(concat_columns(parts))
+        return latest_per_step(concat_columns(parts))
 
     def pending_count(self) -> int:
         """How many points wait in memory."""
@@ -213,14 +238,20 @@ class RemoteRunWriter:
             return False
         return sender.drain(FLUSH_TIMEOUT)
 
+    def publish(self) -> None:
+        """``Run.flush()``: send everything now and wait (bounded) for the server."""
+        self.flush()
+
     def flush_quietly(self) -> bool:
         """Wake the sender (the process flusher calls this when a buffer grows large)."""
         if self.sender is not None:
             self.sender.wake(force=True)
         return True
 
-    def close(self, status: str = "finished") -> None:
-        """End the run; wait a bounded time for the server, then say what is still spooled."""
+    def close(self, status: str | None = None) -> None:
+        """End the run (``None``: as the process ends); wait a bounded time for the server,
+        then say what is still spooled."""
+        status = status or exits.exit_status()
         with self.lifecycle:
             if self.closed:
                 return
