@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .context import canonical_context, context_key
+from .deferred import DeviceValue, capture
 from .errors import (
     AimCoreError,
     ReadOnlyRunError,
@@ -160,7 +161,8 @@ class Run:
         if type(value) is not float:
             if type(value) is dict:
                 return self._track_dict(value, step, epoch, context)
-            value = to_value(value, name, context)
+            if type(value) is not DeviceValue:  # an accelerator scalar is held, not waited for
+                value = capture(value) or to_value(value, name, context)
         writer = self._writer
         if writer is None:
             raise self._not_writable()
@@ -195,7 +197,9 @@ class Run:
     def _track_dict(self, values: dict, step: Any, epoch: Any, context: Any) -> None:
         converted = {}
         for name, value in values.items():
-            converted[name] = value if type(value) is float else to_value(value, name, context)
+            if type(value) is not float:
+                value = capture(value) or to_value(value, name, context)
+            converted[name] = value
         if step is not None:
             step = to_step(step)
             if not MIN_STEP <= step <= MAX_STEP:

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import deferred
 from . import exits
 from .catalog import Catalog, close_idle, forget_catalogs
 from .run_reader import forget_readers
@@ -54,6 +55,8 @@ class Flusher(threading.Thread):
                 _to_close.clear()
             for repo_dir, writer, status in queued:
                 _close_writer(repo_dir, writer, status)
+            if deferred.held_count() >= deferred.HOLD_LIMIT:
+                _convert_held()
             self._cycle(writers)
 
     def _cycle(self, writers: list[RunWriter]) -> None:
@@ -80,6 +83,22 @@ class Flusher(threading.Thread):
     def wake(self) -> None:
         """Ask for a flush now (a buffer grew large)."""
         self.wake_event.set()
+
+
+def _convert_held() -> None:
+    try:
+        deferred.resolve_held()  # frees the device memory they hold; no I/O needed
+    except Exception as exc:  # the values stay held; the next flush converts them
+        warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
+
+
+def _wake_flusher() -> None:
+    thread = _flusher[0] if _flusher else None  # no lock: called from track()
+    if thread is not None and not thread.done:
+        thread.wake()
+
+
+deferred.on_backlog(_wake_flusher)
 
 
 def _seconds_to_next() -> float:

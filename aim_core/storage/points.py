@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import deferred
+
 STEP_DTYPE = np.dtype("<i8")
 FLOAT_DTYPE = np.dtype("<f8")
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -29,7 +31,10 @@ def empty_columns() -> Columns:
 
 
 def pending_columns(points: list[tuple[Any, Any, Any, Any]]) -> Columns:
-    """Turn buffered ``(step, value, epoch, timestamp)`` tuples into four arrays."""
+    """Turn buffered ``(step, value, epoch, timestamp)`` tuples into four arrays; values held
+    on an accelerator (``deferred.DeviceValue``) are converted first, in one batch."""
+    if deferred.ever_captured():
+        points = deferred.host_points(points)
     n = len(points)
     if not n:
         return empty_columns()
