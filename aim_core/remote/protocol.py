@@ -29,6 +29,7 @@ import numpy as np
 
 from ..context import canonical_context
 from ..storage.chunks import FLOAT_DTYPE, POINT_BYTES, STEP_DTYPE, Columns
+from ..storage.points import pending_columns
 
 VERSION = 1
 BATCH_MAGIC = b"ACB1"
@@ -117,11 +118,9 @@ def _sequence_entry(seq: Sequence) -> dict[str, Any]:
 
 
 def columns_of(points: list[tuple[Any, ...]]) -> Columns:
-    """Turn ``(step, value, epoch, timestamp)`` tuples into four arrays."""
-    n = len(points)
-    steps = np.fromiter((p[0] for p in points), STEP_DTYPE, n)
-    table = np.array(points, dtype=FLOAT_DTYPE).reshape(n, 4)
-    return steps, table[:, 1].copy(), table[:, 2].copy(), table[:, 3].copy()
+    """Turn ``(step, value, epoch, timestamp)`` tuples into four arrays (device values
+    tracked from an accelerator are converted in one batch, as for a local run)."""
+    return pending_columns(points)
 
 
 def encode_series(columns: Columns) -> bytes:

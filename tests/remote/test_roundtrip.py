@@ -177,3 +177,18 @@ def test_a_closed_remote_run_leaves_no_sending_thread(server):
     while any(t.name == f"aim-core-sender-{run.hash}" for t in threading.enumerate()):
         assert time.time() < deadline, [t.name for t in threading.enumerate()]
         time.sleep(0.02)
+
+
+def test_device_values_are_converted_before_they_travel(server):
+    torch = pytest.importorskip("torch")
+    from aim_core import deferred
+
+    deferred.defer_cpu_tensors(True)  # CPU tensors take the accelerator's deferred path
+    try:
+        with Run(repo=server.url) as run:
+            for step in range(50):
+                run.track(torch.tensor(step / 2), name="loss", step=step)
+    finally:
+        deferred.defer_cpu_tensors(False)
+    values = Repo(server.url).get_run(run.hash).get_metric("loss").values
+    assert values.tolist() == [step / 2 for step in range(50)]
