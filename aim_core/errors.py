@@ -58,6 +58,13 @@ class QueryError(AimCoreError, ValueError):
     """An AimQL query is malformed or reaches outside the data."""
 
 
+class QuerySyntaxError(QueryError, SyntaxError):
+    """A query that cannot be parsed or uses a forbidden construct (a SyntaxError, as in Aim)."""
+
+    def __init__(self, message: str = "") -> None:
+        SyntaxError.__init__(self, message)  # sets .msg, which tracebacks print
+
+
 class StorageError(AimCoreError):
     """Points could not be written; raised only by close() or explicit flush()."""
 

@@ -39,8 +39,10 @@ def to_json(value: Any, path: str = "", fallback: Fallback | None = None, _depth
                              "store it as a float or a str.")
         return value
     depth = _depth + 1
-    if isinstance(value, Mapping) or _is_omegaconf(value):
-        return _mapping_to_json(_resolve_omegaconf(value), path, fallback, depth)
+    if _is_omegaconf(value):  # DictConfig or ListConfig, at the root or nested
+        return _omegaconf_to_json(value, path, fallback, _depth)
+    if isinstance(value, Mapping):
+        return _mapping_to_json(value, path, fallback, depth)
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [to_json(item, f"{path}[{i}]", fallback, depth) for i, item in enumerate(items)]
@@ -86,12 +88,17 @@ def _is_omegaconf(value: Any) -> bool:
     return type(value).__module__.startswith("omegaconf")
 
 
-def _resolve_omegaconf(value: Any) -> Any:
-    if not _is_omegaconf(value):
-        return value
+def _omegaconf_to_json(value: Any, path: str, fallback: Fallback | None, depth: int) -> Any:
     from omegaconf import OmegaConf  # only present when the user already uses it
 
-    return OmegaConf.to_container(value, resolve=True)
+    try:
+        plain = OmegaConf.to_container(value, resolve=True)
+    except Exception as exc:  # a missing value (???) or an interpolation that cannot resolve
+        if fallback is not None:
+            return fallback(value, path)
+        raise TypeError(f"Param {path or '<root>'}: the OmegaConf config cannot be resolved "
+                        f"({exc}); resolve it first or pass OmegaConf.to_container(cfg)") from exc
+    return to_json(plain, path, fallback, depth)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

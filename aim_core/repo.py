@@ -31,7 +31,11 @@ CatalogEntry = dict[str, Any]
 
 
 class Repo:
-    """A repo: ``<path>/.aim_core`` with the catalog ``index.sqlite`` and ``runs/``."""
+    """A repo: ``<path>/.aim_core`` with the catalog ``index.sqlite`` and ``runs/``.
+
+    ``read_only=True`` refuses deletions, moves and copies into this repo (runs are still
+    edited through ``Run``); ``init=True`` creates the repo when it does not exist.
+    """
 
     def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Repo:
         """A ``RemoteRepo`` for a server URL (``aim://host:port``, ``http(s)://...``), also when
@@ -42,7 +46,9 @@ class Repo:
             return super().__new__(RemoteRepo)
         return super().__new__(cls)
 
-    def __init__(self, path: str | os.PathLike | None = None, *, init: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool | None = None,
+                 init: bool = False) -> None:
+        self.read_only = bool(read_only)
         base = Path(path).expanduser() if path is not None else default_repo_path()
         if base.name == REPO_DIR and base.is_dir():
             base = base.parent
@@ -54,17 +60,29 @@ class Repo:
         self._catalog: Catalog | None = None
         if not self.index_path.exists() and not _has_run_files(self.runs_dir):
             if not init:
-                raise RepoNotFoundError(
-                    f"No aim-core repo at {self.path}. Create one with `aim-core init` there, "
-                    "or pass init=True."
-                )
+                raise RepoNotFoundError(_not_a_repo(self.path))
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             catalog_for(self.index_path).create()
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, init: bool = False) -> Repo:
+    def from_path(cls, path: str | os.PathLike, read_only: bool | None = None,
+                  init: bool = False) -> Repo:
         """Open the repo at ``path`` (creating it when ``init``)."""
-        return cls(path, init=init)
+        return cls(path, read_only=read_only, init=init)
+
+    @classmethod
+    def exists(cls, path: str | os.PathLike) -> bool:
+        """True when ``path`` holds an aim-core repo (``path/.aim_core``)."""
+        base = Path(path).expanduser()
+        if base.name != REPO_DIR:
+            base = base / REPO_DIR
+        return (base / "index.sqlite").is_file()
+
+    @classmethod
+    def default_repo_path(cls) -> str:
+        """Where ``Run()`` and ``Repo.default_repo()`` look: ``$AIM_CORE_REPO``, the nearest
+        folder above the working directory holding ``.aim_core``, else the working directory."""
+        return str(default_repo_path())
 
     @classmethod
     def default_repo(cls, init: bool = True) -> Repo:
@@ -130,13 +148,25 @@ class Repo:
         """The hashes of every run."""
         return [run_hash for run_hash, _ in self.catalog_entries()]
 
+    def list_all_runs(self) -> list[str]:
+        """The hashes of every run (Aim's name for :meth:`list_runs`)."""
+        return self.list_runs()
+
+    def total_runs_count(self) -> int:
+        """How many runs the repo holds."""
+        return len(self.list_runs())
+
     def run_exists(self, run_hash: str) -> bool:
         """True when the repo holds the run."""
         return self.catalog.get(check_hash(run_hash)) is not None
 
-    def get_run(self, run_hash: str) -> Run:
-        """Open one run read-only; RunNotFoundError or RunCorruptedError when it cannot."""
-        return Run(run_hash, repo=self, read_only=True)
+    def get_run(self, run_hash: str) -> Run | None:
+        """Open one run read-only; None when there is no such run, RunCorruptedError when
+        its file cannot be read."""
+        try:
+            return Run(check_hash(run_hash), repo=self, read_only=True)
+        except (RunNotFoundError, ValueError):
+            return None
 
     def status_of(self, run_hash: str, entry: CatalogEntry | None) -> str:
         """One of running, finished, failed, crashed, corrupted."""
@@ -182,17 +212,32 @@ class Repo:
 
     # -- deleting, copying, moving -----------------------------------------------------------
     def delete_run(self, run_hash: str) -> bool:
-        """Delete one run; RunNotFoundError or RunLockedError when it cannot."""
-        self._check_known(run_hash)
+        """Delete one run: True when deleted, False when there is no such run;
+        RunLockedError while a process writes it."""
+        self._check_writable()
+        try:
+            self._check_known(run_hash)
+        except (RunNotFoundError, ValueError):
+            return False
         files = self.files()
         with files.locked(run_hash):
             files.delete(run_hash)
         return True
 
     def delete_runs(self, run_hashes: Iterable[str]) -> tuple[bool, list[str]]:
-        """Delete runs; return ``(all_ok, failed_hashes)``."""
+        """Delete runs; return ``(all_ok, failed_hashes)`` (an unknown hash is a failure)."""
         self.repair()
-        return _each(run_hashes, self.delete_run)
+        return _each(run_hashes, self._delete_known)
+
+    def _delete_known(self, run_hash: str) -> bool:
+        if not self.delete_run(run_hash):
+            raise self.not_found(run_hash)
+        return True
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise RepoError(f"Repo {self.path} was opened with read_only=True; open it with "
+                            "Repo(path) to delete, move or copy runs.")
 
     def copy_runs(self, run_hashes: Iterable[str], dest: Repo | str | os.PathLike
                   ) -> tuple[bool, list[str]]:
@@ -216,6 +261,7 @@ class Repo:
 
     def move_run(self, run_hash: str, target: Repo) -> bool:
         """Move one run into ``target`` (a repo); errors name their cause."""
+        self._check_writable()
         self._check_known(run_hash)
         files = self.files()
         with files.locked(run_hash):
@@ -224,6 +270,7 @@ class Repo:
 
     def _target(self, dest: Repo | str | os.PathLike) -> Repo:
         target = Repo.resolve(dest, init=True)
+        target._check_writable()
         if target == self:
             raise RepoError("copy/move needs a different destination repo")
         self.repair()
@@ -291,6 +338,17 @@ def default_repo_path() -> Path:
         if (folder / REPO_DIR).is_dir():
             return folder
     return cwd
+
+
+def _not_a_repo(path: Path) -> str:
+    """Why ``path`` cannot be opened, naming the repo found above it if there is one."""
+    message = f"No aim-core repo at {path}."
+    for folder in path.parents:
+        if (folder / REPO_DIR / "index.sqlite").is_file():
+            return (f"{message} The nearest repo above it is {folder}: pass "
+                    f"Repo({str(folder)!r}) (or leave the path out to use the nearest repo), "
+                    f"or create one here with `aim-core init {path}` or init=True.")
+    return f"{message} Create one with `aim-core init` there, or pass init=True."
 
 
 def _has_run_files(runs_dir: Path) -> bool:

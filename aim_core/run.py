@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,9 @@ class Run:
     ``run_hash`` resumes an existing run (``read_only=True`` opens it for reading only).
     ``force_resume`` is accepted for Aim compatibility and changes nothing: the lock of a
     writer that died is released by the kernel, so a stalled run never needs forcing.
+    ``system_tracking_interval`` (seconds, None = off), ``log_system_params`` and
+    ``capture_terminal_logs`` are Aim's switches for system metrics, system params and
+    terminal logs; ``token`` authenticates with a remote tracking server.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Run:
@@ -74,9 +77,16 @@ class Run:
 
     def __init__(self, run_hash: str | None = None, *, repo: Any = None,
                  experiment: str | None = None, read_only: bool = False,
-                 force_resume: bool = False, flush_interval: float | None = None) -> None:
+                 force_resume: bool = False, flush_interval: float | None = None,
+                 system_tracking_interval: float | None = 10, log_system_params: bool = False,
+                 capture_terminal_logs: bool = True, token: str | None = None) -> None:
         from .repo import Repo
 
+        check_experiment(experiment)
+        self._system_options = {"system_tracking_interval": system_tracking_interval,
+                                "log_system_params": bool(log_system_params),
+                                "capture_terminal_logs": bool(capture_terminal_logs),
+                                "token": token}
         self.repo: Repo = Repo.resolve(repo, init=not read_only)
         self._writer: RunWriter | None = None
         self._meta: tuple[dict, dict, dict] | None = None
@@ -238,19 +248,32 @@ class Run:
         return self._stored_meta()[1]
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        path = normalize_path(key)
-        value = to_json(value, ".".join(path), None, len(path) - 1)
+        self.set(key, value, strict=True)
+
+    def set(self, key: Any, value: Any, strict: bool = True) -> None:
+        """Set the param at ``key`` (``...`` = all params); ``strict=False`` stores what JSON
+        cannot hold as ``str(value)`` instead of raising TypeError, as Aim does."""
+        whole = key is Ellipsis
+        path = () if whole else normalize_path(key)
+        value = to_json(value, ".".join(path), None if strict else _as_str,
+                        max(len(path) - 1, 0))
+        if whole and not isinstance(value, dict):
+            raise TypeError(f"run[...] must be set to a dict of params, got {type(value).__name__}")
         writer = self._require_writer()
-        params = copy.deepcopy(writer.params)
-        set_path(params, path, value)
+        params = value if whole else copy.deepcopy(writer.params)
+        if not whole:
+            set_path(params, path, value)
         writer.params = params  # swapped whole: the flusher may be serialising the old one
         writer.mark_dirty()
 
     def __getitem__(self, key: Any) -> Any:
+        if key is Ellipsis:
+            return copy.deepcopy(self._params())
         return copy.deepcopy(get_path(self._params(), normalize_path(key)))
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        """Return the param at ``key``, or ``default`` when it is missing."""
+    def get(self, key: Any, default: Any = None, strict: bool = True,
+            resolve_objects: bool = False) -> Any:
+        """The param at ``key`` (``...`` = all), else ``default``; Aim's flags change nothing."""
         try:
             return self[key]
         except KeyError:
@@ -258,8 +281,11 @@ class Run:
 
     def __delitem__(self, key: Any) -> None:
         writer = self._require_writer()
-        params = copy.deepcopy(writer.params)
-        del_path(params, normalize_path(key))
+        if key is Ellipsis:
+            params: dict[str, Any] = {}
+        else:
+            params = copy.deepcopy(writer.params)
+            del_path(params, normalize_path(key))
         writer.params = params
         writer.mark_dirty()
 
@@ -275,36 +301,55 @@ class Run:
         return self._stored_meta()[0]
 
     def _set_prop(self, key: str, value: Any) -> None:
+        self._change_props(lambda props: {**props, key: value})
+
+    def _change_props(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        if self._writer is None and self._meta is not None and not getattr(self, "_closed", False):
+            self._edit_stored_props(change)
+            return
         writer = self._require_writer()
-        writer.props = {**writer.props, key: value}
+        writer.props = change(writer.props)
         writer.mark_dirty()
 
+    def _edit_stored_props(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Edit a read-only run's props through a brief writer, as Aim allows (RunLockedError
+        while another process writes it); how the run ended is kept."""
+        editor = Run(self.hash, repo=self.repo, system_tracking_interval=None,
+                     log_system_params=False, capture_terminal_logs=False)
+        writer = editor._writer
+        try:
+            editor._change_props(change)
+        finally:
+            editor.close()
+        _, params, infos = self._meta
+        self._meta = (dict(writer.props), params, infos)
+
     @property
-    def name(self) -> str:
-        """The run's display name."""
+    def name(self) -> str | None:
+        """The run's display name (``Run: <hash>`` until set); ``None`` clears it."""
         return self._props().get("name")
 
     @name.setter
-    def name(self, value: str) -> None:
-        self._set_prop("name", str(value))
+    def name(self, value: str | None) -> None:
+        self._set_prop("name", None if value is None else str(value))
 
     @property
-    def description(self) -> str:
-        """Free text about the run."""
+    def description(self) -> str | None:
+        """Free text about the run; ``None`` clears it."""
         return self._props().get("description", "")
 
     @description.setter
-    def description(self, value: str) -> None:
-        self._set_prop("description", str(value))
+    def description(self, value: str | None) -> None:
+        self._set_prop("description", None if value is None else str(value))
 
     @property
-    def experiment(self) -> str:
-        """The experiment the run belongs to."""
+    def experiment(self) -> str | None:
+        """The experiment the run belongs to (a str; ``None`` clears it)."""
         return self._props().get("experiment")
 
     @experiment.setter
-    def experiment(self, value: str) -> None:
-        self._set_prop("experiment", str(value))
+    def experiment(self, value: str | None) -> None:
+        self._set_prop("experiment", check_experiment(value))
 
     @property
     def tags(self) -> list[str]:
@@ -313,12 +358,13 @@ class Run:
 
     def add_tag(self, tag: str) -> None:
         """Add a tag (once)."""
-        if tag not in self.tags:
-            self._set_prop("tags", [*self.tags, str(tag)])
+        tag = str(tag)
+        self._change_props(lambda props: {**props, "tags": _with_tag(props, tag)})
 
     def remove_tag(self, tag: str) -> None:
         """Remove a tag if present."""
-        self._set_prop("tags", [t for t in self.tags if t != tag])
+        self._change_props(lambda props: {**props, "tags": [
+            t for t in props.get("tags", []) if t != tag]})
 
     @property
     def archived(self) -> bool:
@@ -421,6 +467,18 @@ class Run:
         """Write buffered points and the catalog entry now; raises on failure."""
         self._require_writer().publish()
 
+    def finalize(self) -> None:
+        """Aim's name for :meth:`close`: flush, record the end, release the run."""
+        self.close()
+
+    def dataframe(self, include_props: bool = True, include_params: bool = True) -> Any:
+        """The run as a one-row pandas DataFrame: ``hash``, properties, params by dotted path."""
+        from .frames import pandas, run_row
+
+        row = run_row(self.hash, self._props(), self._params(), self.status,
+                      include_props, include_params)
+        return pandas("Run.dataframe()").DataFrame(row, index=[0])
+
     def close(self, status: str = "finished") -> None:
         """Flush and release this handle; the last handle ends the run with ``status``."""
         if status not in ("finished", "failed"):
@@ -440,3 +498,19 @@ class Run:
 
 def _missing_hash() -> str:
     raise RunNotFoundError("read_only=True needs the hash of an existing run.")
+
+
+def check_experiment(value: Any) -> str | None:
+    """Return ``value`` if it can name an experiment (a str, or None), else raise TypeError."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"experiment must be a str, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _with_tag(props: dict[str, Any], tag: str) -> list[str]:
+    tags = list(props.get("tags", []))
+    return tags if tag in tags else [*tags, tag]
+
+
+def _as_str(value: Any, path: str) -> str:
+    return str(value)  # Run.set(..., strict=False): what JSON cannot hold

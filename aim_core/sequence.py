@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .arrays import SequenceArray
 from .context import Context
 from .storage.chunks import Columns
 
@@ -31,10 +32,20 @@ class Metric:
     def __repr__(self) -> str:
         return f"<Metric {self.name} {self.context.to_dict()} of run {self.run.hash}>"
 
+    def __len__(self) -> int:
+        """Number of points (as Aim's ``len(metric)``)."""
+        return self.count
+
     def _load(self) -> Columns:
         if self._columns is None:
-            self._columns = self._loader()
+            steps, values, epochs, times = self._loader()
+            self._columns = (steps, SequenceArray(values, steps), SequenceArray(epochs, steps),
+                             SequenceArray(times, steps))
         return self._columns
+
+    def data_columns(self) -> Columns:
+        """``(steps, values, epochs, timestamps)`` as numpy arrays sorted by step."""
+        return self._load()
 
     @property
     def steps(self) -> np.ndarray:
@@ -42,17 +53,17 @@ class Metric:
         return self._load()[0]
 
     @property
-    def values(self) -> np.ndarray:
-        """Values (float64) in step order."""
+    def values(self) -> SequenceArray:
+        """Values (float64) in step order; also Aim's ``values.sparse_numpy()`` and the rest."""
         return self._load()[1]
 
     @property
-    def epochs(self) -> np.ndarray:
+    def epochs(self) -> SequenceArray:
         """Epochs (float64), NaN where none was given."""
         return self._load()[2]
 
     @property
-    def timestamps(self) -> np.ndarray:
+    def timestamps(self) -> SequenceArray:
         """Unix times (float64 seconds) at which each point was tracked."""
         return self._load()[3]
 
@@ -103,14 +114,17 @@ class Metric:
         return self._figure("max")
 
     # -- conversions -----------------------------------------------------------------------
-    def dataframe(self) -> Any:
-        """Points as a pandas DataFrame (needs pandas)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("Metric.dataframe() needs pandas: pip install pandas") from exc
-        steps, values, epochs, times = self._load()
-        return pd.DataFrame({"step": steps, "value": values, "epoch": epochs, "time": times})
+    def dataframe(self, include_name: bool = False, include_context: bool = False,
+                  include_run: bool = False, only_last: bool = False) -> Any:
+        """Points as a pandas DataFrame with Aim's columns (``idx, step, value, epoch, time``).
+
+        ``include_run`` adds ``run.hash`` and the params as ``run.<path>``, ``include_name``
+        adds ``metric.name``, ``include_context`` the ``metric.context.<key>`` columns;
+        ``only_last`` keeps the point of the highest step.
+        """
+        from .frames import metric_dataframe
+
+        return metric_dataframe(self, include_name, include_context, include_run, only_last)
 
     def sample(self, k: int) -> Metric:
         """At most ``k`` points, evenly spread, always keeping first, last, min and max."""
@@ -125,7 +139,7 @@ class Metric:
         if not np.all(np.isnan(values)):
             keep = np.concatenate([keep, [np.nanargmin(values), np.nanargmax(values)]])
         keep = np.unique(keep)
-        sampled = tuple(col[keep] for col in columns)
+        sampled = tuple(np.asarray(col)[keep] for col in columns)
         metric = Metric(self.run, self.name, self.context.to_dict(), None, lambda: sampled)
         metric._summary = _figures(columns)
         return metric
@@ -140,7 +154,7 @@ class MetricData:
     def numpy(self) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Return ``(steps, (values, epochs, timestamps))``."""
         steps, values, epochs, times = self._metric._load()
-        return steps, (values, epochs, times)
+        return steps, (values.view(np.ndarray), epochs.view(np.ndarray), times.view(np.ndarray))
 
 
 def _figures(columns: Columns) -> dict[str, Any]:

@@ -63,9 +63,11 @@ def main() -> None:
     args = parser.parse_args()
 
     train, val, test = make_data()
-    # Checkpoints go to save_dir, never into the repo.
-    logger = AimLogger(repo=args.repo, experiment="lightning-example", save_dir=tempfile.mkdtemp())
-    trainer = Trainer(max_epochs=5, logger=logger, log_every_n_steps=5, enable_progress_bar=False)
+    # Checkpoints go under the Trainer's default_root_dir (a temporary folder here), never
+    # into the repo.
+    logger = AimLogger(repo=args.repo, experiment="lightning-example")
+    trainer = Trainer(max_epochs=5, logger=logger, log_every_n_steps=5, enable_progress_bar=False,
+                      default_root_dir=tempfile.mkdtemp())
     model = Regressor()
     trainer.fit(model, train, val)
     trainer.test(model, test)

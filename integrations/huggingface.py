@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,8 @@ class AimCallback(TrainerCallback, ExportableState):
 
     With no arguments it reads ``AIM_CORE_REPO``, ``AIM_CORE_EXPERIMENT`` and
     ``AIM_CORE_RUN_HASH``. A ``run`` passed in is used as is and left open at the end.
+    ``system_tracking_interval``, ``log_system_params`` and ``capture_terminal_logs`` are
+    passed to the ``Run``; ``.experiment``, ``.setup()`` and ``.close()`` work as in Aim.
     """
 
     def __init__(
@@ -39,6 +42,9 @@ class AimCallback(TrainerCallback, ExportableState):
         run_name: str | None = None,
         run_hash: str | None = None,
         run: Run | None = None,
+        system_tracking_interval: float | None = 10,
+        log_system_params: bool = True,
+        capture_terminal_logs: bool = True,
     ) -> None:
         self._repo = repo if repo is not None else os.environ.get("AIM_CORE_REPO")
         self._experiment = experiment or os.environ.get("AIM_CORE_EXPERIMENT")
@@ -50,11 +56,31 @@ class AimCallback(TrainerCallback, ExportableState):
         self._training = False
         self._namings: dict[str, MetricNaming] = {}
         self._warned: set[str] = set()
+        self._run_options = {"system_tracking_interval": system_tracking_interval,
+                             "log_system_params": log_system_params,
+                             "capture_terminal_logs": capture_terminal_logs}
 
     @property
     def run(self) -> Run | None:
         """The open run, or None before setup and between trainings."""
         return self._run
+
+    @property
+    def experiment(self) -> Run | None:
+        """The run (Aim's name), opened now if needed; None on processes other than rank 0."""
+        if self._run is None and _is_main_process():
+            self.setup()
+        return self._run
+
+    def setup(self, args=None, state=None, model=None) -> None:
+        """Open (or resume) the run as Aim's ``setup`` does; store ``args`` and ``model``."""
+        if state is not None and not state.is_world_process_zero:
+            return
+        self._setup(args, model, log_params=args is not None or model is not None)
+
+    def close(self) -> None:
+        """Close the run now (a run passed in is flushed and left open)."""
+        self._close()
 
     @property
     def run_hash(self) -> str | None:
@@ -72,6 +98,7 @@ class AimCallback(TrainerCallback, ExportableState):
                 "experiment": self._experiment,
                 "run_name": self._run_name,
                 "run_hash": self._run_hash,
+                **self._run_options,
             },
             "attributes": {},
         }
@@ -153,11 +180,13 @@ class AimCallback(TrainerCallback, ExportableState):
                 self._log_params(self._run, args, model)
             return self._run
         is_new = self._run_hash is None
+        options = self._run_options
         try:
-            run = Run(run_hash=self._run_hash, repo=self._repo, experiment=self._experiment)
+            run = Run(run_hash=self._run_hash, repo=self._repo, experiment=self._experiment,
+                      **options)
         except RunNotFoundError:
             self._warn("run_hash", f"Run {self._run_hash} not found; AimCallback starts a new run.")
-            run, is_new = Run(repo=self._repo, experiment=self._experiment), True
+            run, is_new = Run(repo=self._repo, experiment=self._experiment, **options), True
         if self._run_name:
             run.name = self._run_name
         self._run, self._run_hash, self._owns_run = run, run.hash, True
@@ -220,6 +249,14 @@ class AimCallback(TrainerCallback, ExportableState):
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(message, stacklevel=3)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 by ``torch.distributed`` once initialised, else by the launcher's ``RANK``."""
+    dist = getattr(sys.modules.get("torch"), "distributed", None)
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0") or 0) == 0
 
 
 def _metric_key_prefix(logs: Mapping[str, Any]) -> str | None:

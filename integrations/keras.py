@@ -45,7 +45,8 @@ class AimCallback(keras.callbacks.Callback):
     ``log_freq`` is ``"epoch"`` (default), ``"batch"`` or an int N (every N-th batch).
     The run opens in ``on_train_begin`` on process 0 only and closes in ``on_train_end``;
     a later ``fit`` or ``evaluate`` with the same callback re-opens it. A ``run`` passed
-    in is used as is and left open.
+    in is used as is and left open. ``system_tracking_interval``, ``log_system_params``
+    and ``capture_terminal_logs`` are passed to the ``Run``, as in Aim.
     """
 
     async_safe = True  # batch hooks touch neither the model nor keras state
@@ -59,6 +60,9 @@ class AimCallback(keras.callbacks.Callback):
         run: Run | None = None,
         log_freq: str | int = "epoch",
         naming: MetricNaming | None = None,
+        system_tracking_interval: float | None = 10,
+        log_system_params: bool = True,
+        capture_terminal_logs: bool = True,
     ) -> None:
         super().__init__()
         if log_freq not in LOG_FREQS and not (isinstance(log_freq, int) and log_freq > 0):
@@ -78,6 +82,9 @@ class AimCallback(keras.callbacks.Callback):
         self._epoch_batches = 0
         self._last_tracked_batch = -1
         self._batch_keys: set[str] = set()
+        self._run_options = {"system_tracking_interval": system_tracking_interval,
+                             "log_system_params": log_system_params,
+                             "capture_terminal_logs": capture_terminal_logs}
 
     @property
     def run_hash(self) -> str | None:
@@ -88,6 +95,10 @@ class AimCallback(keras.callbacks.Callback):
     def experiment(self) -> Run | None:
         """The open run (opened now if needed); None on processes other than 0."""
         return self._open()
+
+    def close(self) -> None:
+        """Close the run now (Aim's ``close()``); a run passed in stays open."""
+        self._close()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -104,7 +115,8 @@ class AimCallback(keras.callbacks.Callback):
         if process_index() != 0:
             return None
         try:
-            self._run = Run(run_hash=self._run_hash, repo=self._repo, experiment=self._experiment)
+            self._run = Run(run_hash=self._run_hash, repo=self._repo, experiment=self._experiment,
+                            **self._run_options)
             if self._run_name is not None and self._run.name != self._run_name:
                 self._run.name = self._run_name
         except Exception as exc:  # a tracker problem must never stop training

@@ -18,20 +18,20 @@ from typing import Any
 
 from lightning_utilities.core.rank_zero import rank_zero_only
 
-from aim_core import Run
-from aim_core.integrations.naming import MetricNaming
+from aim_core import Repo, Run
+from aim_core.integrations.naming import MetricNaming, affixes, subset_prefixes
 from aim_core.params import to_json
 
-DEFAULT_CONTEXT_PREFIXES = {"subset": {"train": "train_", "val": "val_", "test": "test_"}}
 DEFAULT_CONTEXT_POSTFIXES = {"interval": {"step": "_step", "epoch": "_epoch"}}
 DATALOADER_PATTERN = {r"/dataloader_idx_(\d+)$": "dataloader"}
 EPOCH_KEY = "epoch"  # injected by Lightning into every metrics dict it logs
 
 
-def _affixes(spec: Mapping[str, Mapping[str, str]] | None, default: Any) -> dict[str, dict]:
-    """Turn Aim's ``{ctx_key: {ctx_value: affix}}`` into ``{affix: {ctx_key: ctx_value}}``."""
-    spec = default if spec is None else spec
-    return {affix: {key: value} for key, values in spec.items() for value, affix in values.items()}
+def _default_repo(save_dir: str | None) -> str | None:
+    """With no repo to be found, a logger given ``save_dir`` keeps its runs there too."""
+    if save_dir is None or os.environ.get("AIM_CORE_REPO"):
+        return None
+    return None if Repo.exists(Repo.default_repo_path()) else save_dir
 
 
 def _scalar(value: Any) -> Any:
@@ -48,9 +48,13 @@ class AimLoggerCore:
     The constructor creates nothing; the run is opened on rank 0 the first time
     ``experiment`` is used. Keys map to ``(name, context)``: ``train_loss_step`` is
     ``loss {"subset": "train", "interval": "step"}``; ``context_prefixes`` and
-    ``context_postfixes`` take Aim's ``{ctx_key: {ctx_value: affix}}`` form.
-    Checkpoints go to ``save_dir/name/version/checkpoints`` (``save_dir`` defaults
-    to the working directory), never inside the repo.
+    ``context_postfixes`` take Aim's ``{ctx_key: {ctx_value: affix}}`` form;
+    ``train_metric_prefix``, ``val_metric_prefix`` and ``test_metric_prefix`` are Aim's
+    older way to set the subset prefixes. ``system_tracking_interval``,
+    ``log_system_params`` and ``capture_terminal_logs`` are passed to the ``Run``.
+    Checkpoints go to ``save_dir/name/version/checkpoints``, by default under the
+    Trainer's ``default_root_dir`` as with Lightning's own loggers, never inside the repo.
+    Without ``repo``, runs go to the default repo, or to ``save_dir`` when there is none.
     """
 
     LOGGER_JOIN_CHAR = "-"
@@ -67,6 +71,12 @@ class AimLoggerCore:
         context_postfixes: Mapping[str, Mapping[str, str]] | None = None,
         save_dir: str | os.PathLike | None = None,
         log_checkpoints: bool = True,
+        train_metric_prefix: str | None = "train_",
+        val_metric_prefix: str | None = "val_",
+        test_metric_prefix: str | None = "test_",
+        system_tracking_interval: float | None = 10,
+        log_system_params: bool = True,
+        capture_terminal_logs: bool = True,
     ) -> None:
         super().__init__()
         if run is not None:
@@ -79,21 +89,28 @@ class AimLoggerCore:
         self._experiment: Run | None = run
         self._owns_run = run is None  # a run passed in is the caller's to close
         self._prefix = prefix
+        subsets = {"train": train_metric_prefix, "val": val_metric_prefix,
+                   "test": test_metric_prefix}
         self._naming = MetricNaming(
-            prefixes=_affixes(context_prefixes, DEFAULT_CONTEXT_PREFIXES),
-            suffixes=_affixes(context_postfixes, DEFAULT_CONTEXT_POSTFIXES),
+            prefixes=affixes(subset_prefixes(context_prefixes, subsets)),
+            suffixes=affixes(context_postfixes, DEFAULT_CONTEXT_POSTFIXES),
             patterns=DATALOADER_PATTERN,
         )
-        self._save_dir = os.path.abspath(os.fspath(save_dir) if save_dir else os.getcwd())
-        if ".aim_core" in PurePath(self._save_dir).parts:
+        self._save_dir = os.path.abspath(os.fspath(save_dir)) if save_dir else None
+        if self._save_dir and ".aim_core" in PurePath(self._save_dir).parts:
             raise ValueError(f"save_dir {self._save_dir!r} is inside an aim-core repo.")
         self._log_checkpoints = log_checkpoints
+        self._run_options = {"system_tracking_interval": system_tracking_interval,
+                             "log_system_params": log_system_params,
+                             "capture_terminal_logs": capture_terminal_logs}
         self._warned: set[str] = set()
 
     def _open_run(self) -> Run:
         """Return the open run, creating or re-attaching to it on first use."""
         if self._experiment is None:
-            run = Run(self._run_hash, repo=self._repo, experiment=self._experiment_name)
+            repo = self._repo if self._repo is not None else _default_repo(self._save_dir)
+            run = Run(self._run_hash, repo=repo, experiment=self._experiment_name,
+                      **self._run_options)
             if self._run_name and run.name != self._run_name:
                 run.name = self._run_name
             self._experiment, self._run_hash, self._owns_run = run, run.hash, True
@@ -112,20 +129,22 @@ class AimLoggerCore:
         return self._run_hash
 
     @property
-    def save_dir(self) -> str:
-        """Root folder for checkpoints and other files; never inside the repo."""
+    def save_dir(self) -> str | None:
+        """Root folder for checkpoints; None lets Lightning use ``default_root_dir``."""
         return self._save_dir
 
     @property
-    def root_dir(self) -> str:
-        """``save_dir/name``: the parent of every version's folder."""
-        return os.path.join(self._save_dir, self.name)
+    def root_dir(self) -> str | None:
+        """``save_dir/name``: the parent of every version's folder (None without save_dir)."""
+        return os.path.join(self._save_dir, self.name) if self._save_dir else None
 
     @property
-    def log_dir(self) -> str:
+    def log_dir(self) -> str | None:
         """``save_dir/name/version``, the folder Lightning puts checkpoints under."""
-        version = self.version
-        return os.path.join(self.root_dir, version) if version else self.root_dir
+        root, version = self.root_dir, self.version
+        if root is None:
+            return None
+        return os.path.join(root, version) if version else root
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -154,14 +173,20 @@ class AimLoggerCore:
     def log_hyperparams(
         self, params: Mapping[str, Any] | Namespace | None, *args: Any, **kwargs: Any
     ) -> None:
-        """Merge ``params`` (dict, Namespace, OmegaConf, dataclass) into ``run["hparams"]``."""
-        new = to_json(params if params is not None else {}, "hparams", fallback=self._as_str)
-        if not isinstance(new, dict):
-            new = {"value": new}
-        run = self.experiment
-        old = run.get("hparams", None)
-        merged = {**(dict(old) if isinstance(old, Mapping) else {}), **new}
-        run["hparams"] = merged  # to_json left only JSON values: this cannot raise
+        """Merge ``params`` (dict, Namespace, OmegaConf, dataclass) into ``run["hparams"]``.
+
+        What JSON cannot hold is stored as its ``str()`` with one warning; a list (an
+        OmegaConf ``ListConfig``) replaces ``run["hparams"]``. Nothing here raises.
+        """
+        try:
+            new = to_json(params if params is not None else {}, "hparams", fallback=self._as_str)
+            run = self.experiment
+            old = run.get("hparams", None)
+            if isinstance(new, dict) and isinstance(old, Mapping):
+                new = {**old, **new}
+            run["hparams"] = new  # to_json left only JSON values
+        except Exception as err:  # tracking must never stop training
+            self._warn_once("hparams", f"AimLogger: hyperparameters not stored ({err!r}).")
 
     def _as_str(self, value: Any, path: str) -> str:
         if callable(value) and hasattr(value, "__name__"):

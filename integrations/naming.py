@@ -7,6 +7,27 @@ from collections.abc import Mapping
 from typing import Any
 
 Context = dict[str, Any]
+AimAffixes = Mapping[str, Mapping[str, str]]  # Aim's {ctx_key: {ctx_value: affix}} form
+SUBSET_PREFIXES = {"train": "train_", "val": "val_", "test": "test_"}  # Aim's defaults
+
+
+def affixes(spec: AimAffixes | None, default: AimAffixes | None = None) -> dict[str, Context]:
+    """Turn Aim's ``{ctx_key: {ctx_value: affix}}`` into ``{affix: {ctx_key: ctx_value}}``."""
+    spec = (default or {}) if spec is None else spec
+    return {affix: {key: value} for key, values in spec.items() for value, affix in values.items()}
+
+
+def subset_prefixes(spec: AimAffixes | None, subsets: Mapping[str, str | None]) -> AimAffixes:
+    """Aim's rule: ``train/val/test_metric_prefix`` (``subsets``) set the subset prefixes, a
+    falsy one dropping its subset, unless ``context_prefixes`` (``spec``) is given instead."""
+    if spec is not None:
+        if dict(subsets) != SUBSET_PREFIXES:
+            raise ValueError("train_metric_prefix, val_metric_prefix and test_metric_prefix "
+                             "cannot be combined with context_prefixes; put the prefixes "
+                             "into context_prefixes instead.")
+        return spec
+    kept = {subset: prefix for subset, prefix in subsets.items() if prefix}
+    return {"subset": kept} if kept else {}
 
 
 class MetricNaming:

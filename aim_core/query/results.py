@@ -8,6 +8,7 @@ only the matching runs, and their points load when first read.
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 import warnings
 from collections.abc import Iterable, Iterator
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import context_key
 from ..errors import QueryError, RunCorruptedError, RunNotFoundError
-from ..params import flatten
+from ..frames import METRIC_COLUMNS, RUN_PROPS, concat, metric_dataframe, pandas, run_row
 from .catalog import load_entries, scan
 from .evaluate import RunView
 from .limits import timed
@@ -26,16 +27,28 @@ if TYPE_CHECKING:
     from ..run import Run
     from ..sequence import Metric
 
-__all__ = ["MetricCollection", "RunCollection", "RunMatch", "compile_query", "query_metrics",
-           "query_runs"]
+__all__ = ["MetricCollection", "QueryReportMode", "RunCollection", "RunMatch", "RunMetrics",
+           "compile_query", "query_metrics", "query_runs"]
 
 Entry = dict[str, Any]
+
+
+class QueryReportMode(enum.Enum):
+    """Aim's ``report_mode``: no progress bar is ever drawn here; ``PROGRESS_TUPLE`` makes
+    ``iter_runs()`` yield ``(collection, (n, total))`` pairs."""
+
+    DISABLED = 0
+    PROGRESS_BAR = 1
+    PROGRESS_TUPLE = 2
 
 
 @timed
 def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
                fields: Iterable[tuple[str, ...]] | None = None,
-               timeout: float | None = None) -> RunCollection:
+               timeout: float | None = None, paginated: bool = False,
+               offset: str | None = None,
+               report_mode: QueryReportMode | int = QueryReportMode.PROGRESS_BAR
+               ) -> RunCollection:
     """Return the runs whose catalog entry matches the AimQL expression ``q``.
 
     With ``timeout`` (seconds), evaluating the query for longer raises QueryError.
@@ -43,10 +56,14 @@ def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
     Damaged runs are skipped with one warning unless ``skip_corrupted`` is False (listings
     show them as ``corrupted``). With ``fields`` (entry paths such as ``("props", "name")``)
     the matches hold only those paths instead of their full entries: faster for listings.
+    ``offset`` (a run hash) starts after that run, as Aim does; ``paginated`` is accepted
+    and changes nothing (as in Aim); ``report_mode`` see :class:`QueryReportMode`.
     """
+    mode = QueryReportMode(report_mode)
     compiled = compile_query(q or "", allow_metric=False)
     wanted = None if fields is None else compiled.paths | set(fields)
     rows, full = _entries(repo, wanted if wanted is not None else compiled.paths)
+    rows = _after(rows, offset)
     candidates = _candidates(repo, rows, compiled, skip_corrupted)
     hashes = [h for h, _entry, view in candidates if _test(compiled.test, view, None, h)]
     entries = full if full is not None else dict(rows)
@@ -55,18 +72,24 @@ def query_runs(repo: Repo, q: str, *, skip_corrupted: bool = True,
     matches = [RunMatch(repo, h, entries[h]) for h in hashes if h in entries]
     if skip_corrupted:
         matches = _drop_damaged(matches)
-    return RunCollection(matches)
+    return RunCollection(matches, mode)
 
 
 @timed
-def query_metrics(repo: Repo, q: str, *, timeout: float | None = None) -> MetricCollection:
+def query_metrics(repo: Repo, q: str, *, timeout: float | None = None, paginated: bool = False,
+                  offset: str | None = None,
+                  report_mode: QueryReportMode | int = QueryReportMode.PROGRESS_BAR
+                  ) -> MetricCollection:
     """Return the metrics (sequence, run) that match the AimQL expression ``q``.
 
     With ``timeout`` (seconds), evaluating the query for longer raises QueryError.
+    ``paginated``, ``offset`` and ``report_mode`` work as for :func:`query_runs`.
     """
+    mode = QueryReportMode(report_mode)
     compiled = compile_query(q or "", allow_metric=True)
     run_test, metric_test = compiled.run_test, compiled.metric_test
     rows, full = _entries(repo, compiled.run_paths if run_test else compiled.paths)
+    rows = _after(rows, offset)
     hashes = [run_hash for run_hash, entry, view in _candidates(repo, rows, compiled)
               if run_test is None or _test(run_test, view, None, run_hash)]
     entries = full if full is not None else load_entries(repo, hashes)
@@ -81,7 +104,25 @@ def query_metrics(repo: Repo, q: str, *, timeout: float | None = None) -> Metric
             sequences = [s for s in sequences if _test(metric_test, view, s, run_hash)]
         if sequences:
             matches.append((run_hash, entry, sequences))
-    return MetricCollection(repo, matches)
+    return MetricCollection(repo, matches, mode)
+
+
+def _after(rows: list[tuple[str, Entry]], offset: str | None) -> list[tuple[str, Entry]]:
+    """The rows after the run ``offset`` (all of them when it is None or unknown)."""
+    if offset is None:
+        return rows
+    for i, (run_hash, _entry) in enumerate(rows):
+        if run_hash == offset:
+            return rows[i + 1:]
+    return rows
+
+
+def _with_progress(items: list[Any], mode: QueryReportMode) -> Iterator[Any]:
+    """``items``, or ``(item, (n, total))`` pairs in ``PROGRESS_TUPLE`` mode."""
+    if mode is not QueryReportMode.PROGRESS_TUPLE:
+        return iter(items)
+    total = len(items)
+    return ((item, (n, total)) for n, item in enumerate(items, 1))
 
 
 def _entries(repo: Repo, paths: Iterable[tuple[str, ...]]
@@ -152,8 +193,23 @@ class RunMatch:
     def run(self) -> Run:
         """The read-only :class:`Run` (opened on first access)."""
         if self._run is None:
-            self._run = self.repo.get_run(self.hash)
+            run = self.repo.get_run(self.hash)
+            if run is None:
+                raise self.repo.not_found(self.hash)
+            self._run = run
         return self._run
+
+    def __iter__(self) -> Iterator[Metric]:
+        return self.iter()
+
+    def iter(self) -> Iterator[Metric]:
+        """Yield the run's metrics (Aim's per-run collection)."""
+        return iter(list(self.run.metrics()))
+
+    def dataframe(self, only_last: bool = False, include_run: bool = True,
+                  include_name: bool = True, include_context: bool = True, **_: Any) -> Any:
+        """The points of the run's metrics, with Aim's columns (see ``Metric.dataframe``)."""
+        return metrics_dataframe(self, only_last, include_run, include_name, include_context)
 
     @property
     def props(self) -> dict[str, Any]:
@@ -182,23 +238,22 @@ class RunMatch:
             self._status = self.repo.status_of(self.hash, self.entry)
         return self._status
 
-    def row(self) -> dict[str, Any]:
-        """Properties and flattened params as one flat dict (a dataframe row)."""
-        view = RunView(self.hash, self.entry, lambda _h, _e: self.status)
-        row = {"hash": self.hash}
-        for key in ("name", "experiment", "description", "tags", "status", "created_at",
-                    "creation_time", "end_time", "duration", "active", "archived"):
-            row[key] = view.attr(key)
-        for key, value in flatten(self.params).items():
-            row[key if key not in row else f"params.{key}"] = value
-        return row
+    def row(self, include_props: bool = True, include_params: bool = True) -> dict[str, Any]:
+        """Properties and params as one flat dict (a dataframe row, Aim's column names)."""
+        return run_row(self.hash, self.props, self.params, self.status, include_props,
+                       include_params)
 
 
 class RunCollection:
-    """The result of ``query_runs``: iterate (or ``.iter_runs()``) for :class:`RunMatch`."""
+    """The result of ``query_runs``: iterate (or ``.iter_runs()``) for :class:`RunMatch`.
 
-    def __init__(self, matches: list[RunMatch]) -> None:
+    As in Aim, ``.iter()`` yields the metrics of every matching run.
+    """
+
+    def __init__(self, matches: list[RunMatch],
+                 report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR) -> None:
         self._matches = matches
+        self.report_mode = report_mode
 
     def __iter__(self) -> Iterator[RunMatch]:
         return iter(self._matches)
@@ -209,27 +264,38 @@ class RunCollection:
     def __repr__(self) -> str:
         return f"<RunCollection of {len(self._matches)} runs>"
 
-    def iter_runs(self) -> Iterator[RunMatch]:
+    def iter_runs(self) -> Iterator[Any]:
         """Yield each match; ``match.run`` is the read-only Run (as in Aim)."""
-        return iter(self._matches)
+        return _with_progress(self._matches, self.report_mode)
+
+    def iter(self) -> Iterator[Metric]:
+        """Yield the metrics of every matching run."""
+        for match in self._matches:
+            yield from match.iter()
 
     def hashes(self) -> list[str]:
         """The hashes of the matching runs, in catalog order."""
         return [m.hash for m in self._matches]
 
-    def dataframe(self) -> Any:
-        """One row per run: properties and params flattened with dots (needs pandas)."""
-        pd = _pandas("RunCollection.dataframe()")
-        return pd.DataFrame([m.row() for m in self._matches])
+    def dataframe(self, only_last: bool = False, include_run: bool = True,
+                  include_name: bool = True, include_context: bool = True,
+                  include_props: bool = True, include_params: bool = True) -> Any:
+        """One row per run, as Aim's: ``hash``, properties, params by dotted path."""
+        pd = pandas("RunCollection.dataframe()")
+        if not self._matches:
+            return pd.DataFrame(columns=["hash", *RUN_PROPS] if include_props else ["hash"])
+        rows = [m.row(include_props, include_params) for m in self._matches]
+        return pd.DataFrame(rows, index=[0] * len(rows))  # Aim stacks one-row frames
 
 
 class MetricCollection:
     """The result of ``query_metrics``: iterate (or ``.iter()``) for :class:`Metric`."""
 
-    def __init__(self, repo: Repo, matches: list[tuple[str, Entry, list[dict[str, Any]]]]
-                 ) -> None:
+    def __init__(self, repo: Repo, matches: list[tuple[str, Entry, list[dict[str, Any]]]],
+                 report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR) -> None:
         self.repo = repo
         self._matches = matches
+        self.report_mode = report_mode
 
     def __len__(self) -> int:
         return sum(len(sequences) for _, _, sequences in self._matches)
@@ -243,21 +309,21 @@ class MetricCollection:
     def iter(self) -> Iterator[Metric]:
         """Yield each matching :class:`Metric` (with ``.run``); points load on first read."""
         warned = False
-        for run_hash, _entry, sequences in self._matches:
+        for run_metrics in self._run_collections():
             try:
-                run = self.repo.get_run(run_hash)
+                _ = run_metrics.run
             except (RunCorruptedError, RunNotFoundError):
-                warned = warned or _warn_damaged(run_hash)
+                warned = warned or _warn_damaged(run_metrics.hash)
                 continue
-            for summary in sequences:
-                metric = run.get_metric(summary["name"], summary.get("context") or {})
-                if metric is not None:
-                    yield metric
+            yield from run_metrics
 
-    def iter_runs(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Yield ``(run_hash, [sequence summaries])`` per matching run, opening nothing."""
-        for run_hash, _entry, sequences in self._matches:
-            yield run_hash, sequences
+    def iter_runs(self) -> Iterator[Any]:
+        """Yield one :class:`RunMetrics` per matching run (Aim's per-run collections)."""
+        return _with_progress(self._run_collections(), self.report_mode)
+
+    def _run_collections(self) -> list[RunMetrics]:
+        return [RunMetrics(self.repo, run_hash, sequences)
+                for run_hash, _entry, sequences in self._matches]
 
     def summaries(self) -> Iterator[dict[str, Any]]:
         """One flat dict per match, from the catalog: run hash and name, metric summary."""
@@ -266,13 +332,66 @@ class MetricCollection:
                 yield {"run_hash": run_hash, "run_name": entry["props"].get("name"),
                        "experiment": entry["props"].get("experiment"), **summary}
 
-    def dataframe(self) -> Any:
-        """All points, one row each: run hash, metric, context (JSON), step, value, epoch, time."""
-        pd = _pandas("MetricCollection.dataframe()")
-        frames = [metric_frame(pd, m) for m in self.iter()]
-        if not frames:
-            return pd.DataFrame(columns=list(POINT_COLUMNS))
-        return pd.concat(frames, ignore_index=True)
+    def dataframe(self, only_last: bool = False, include_run: bool = True,
+                  include_name: bool = True, include_context: bool = True, **_: Any) -> Any:
+        """Every matching metric's points (or last points), stacked, with Aim's columns:
+        ``idx, step, value, epoch, time, run.hash, run.<param>, metric.name,
+        metric.context.<key>`` (see ``Metric.dataframe``)."""
+        return metrics_dataframe(self, only_last, include_run, include_name, include_context)
+
+
+class RunMetrics:
+    """The metrics of one run matched by ``query_metrics``: Aim's per-run collection.
+
+    ``.run`` is the read-only Run (opened on first use); iterate (or ``.iter()``) for its
+    matching metrics.
+    """
+
+    def __init__(self, repo: Repo, run_hash: str, sequences: list[dict[str, Any]]) -> None:
+        self.repo, self.hash = repo, run_hash
+        self.sequences = sequences  # the catalog summaries of the matching sequences
+        self._run: Run | None = None
+
+    def __repr__(self) -> str:
+        return f"<RunMetrics of run {self.hash}: {len(self.sequences)} metrics>"
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def run(self) -> Run:
+        """The read-only :class:`Run`; RunNotFoundError when it was deleted meanwhile."""
+        if self._run is None:
+            run = self.repo.get_run(self.hash)
+            if run is None:
+                raise self.repo.not_found(self.hash)
+            self._run = run
+        return self._run
+
+    def __iter__(self) -> Iterator[Metric]:
+        return self.iter()
+
+    def iter(self) -> Iterator[Metric]:
+        """Yield each matching metric of the run; points load on first read."""
+        run = self.run
+        for summary in self.sequences:
+            metric = run.get_metric(summary["name"], summary.get("context") or {})
+            if metric is not None:
+                yield metric
+
+    def dataframe(self, only_last: bool = False, include_run: bool = True,
+                  include_name: bool = True, include_context: bool = True, **_: Any) -> Any:
+        """The run's matching points with Aim's columns (see ``Metric.dataframe``)."""
+        return metrics_dataframe(self, only_last, include_run, include_name, include_context)
+
+
+def metrics_dataframe(metrics: Iterable[Metric], only_last: bool, include_run: bool,
+                      include_name: bool, include_context: bool) -> Any:
+    """Metric frames stacked as Aim's collections stack them."""
+    pd = pandas("dataframe()")
+    frames = [metric_dataframe(m, include_name, include_context, include_run, only_last)
+              for m in metrics]
+    return concat(pd, frames, METRIC_COLUMNS)
 
 
 POINT_COLUMNS = ("run_hash", "metric", "context", "step", "value", "epoch", "timestamp")
@@ -294,8 +413,4 @@ def context_text(context: Any) -> str:
 
 
 def _pandas(caller: str) -> Any:
-    try:
-        import pandas
-    except ImportError as exc:
-        raise ImportError(f"{caller} needs pandas: pip install 'aim-core[export]'") from exc
-    return pandas
+    return pandas(caller)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import QueryError
+from ..errors import QueryError, QuerySyntaxError
 from .catalog import needed_paths
 from .evaluate import EVAL_GLOBALS, FUNCTION_ARITY, METHOD_NAMES, RE_FUNCTIONS
 from .limits import start_evaluation
@@ -138,7 +138,7 @@ def check_depth(tree: ast.AST) -> None:
 def query_error(message: str, query: str, column: int) -> QueryError:
     """Build a QueryError that shows the query with a caret under ``column`` (1-based)."""
     line = query.replace("\r", " ").replace("\n", " ")
-    error = QueryError(f"{message} at column {column}\n  {line}\n  {' ' * (column - 1)}^")
+    error = QuerySyntaxError(f"{message} at column {column}\n  {line}\n  {' ' * (column - 1)}^")
     error.column = column
     return error
 

@@ -39,10 +39,11 @@ class Flusher(threading.Thread):
         super().__init__(name="aim-core-flusher", daemon=True)
         self.wake_event = threading.Event()
         self.done = False
+        self._stopping = False  # not ``_stop``: threading.Thread has a method of that name
         self._warned: set[Path] = set()
 
     def run(self) -> None:
-        """Loop until no writer is left."""
+        """Loop until no writer is left, or until ``stop()``."""
         while True:
             self.wake_event.wait(_seconds_to_next())
             self.wake_event.clear()
@@ -50,6 +51,7 @@ class Flusher(threading.Thread):
                 if not _writers:
                     self.done = True  # checked under the lock: a new writer starts a new thread
                     return
+                self.done = self._stopping
                 writers = list(_writers.values())
                 queued = list(_to_close)
                 _to_close.clear()
@@ -57,10 +59,21 @@ class Flusher(threading.Thread):
                 _close_writer(repo_dir, writer, status)
             if deferred.held_count() >= deferred.HOLD_LIMIT:
                 _convert_held()
-            self._cycle(writers)
+            self._cycle(writers, final=self.done)
+            if self.done:
+                return
 
-    def _cycle(self, writers: list[RunWriter]) -> None:
-        now = time.monotonic()
+    def stop(self) -> None:
+        """Flush every open writer once and end the thread (test harnesses, such as
+        Lightning's, stop leftover daemon threads this way). The next new sequence, param
+        change or large buffer starts a new one; ``close()`` and exit still write everything."""
+        self._stopping = True
+        self.wake_event.set()
+        if threading.current_thread() is not self:
+            self.join(JOIN_SECONDS)
+
+    def _cycle(self, writers: list[RunWriter], final: bool = False) -> None:
+        now = float("inf") if final else time.monotonic()
         catalogs: dict[Path, Catalog] = {}
         for writer in writers:
             try:

@@ -133,7 +133,9 @@ class Loader:
         try:
             run = self.repo.get_run(job[0][1].run)
         except (RunNotFoundError, RunCorruptedError):
-            return []  # deleted or damaged since the query
+            return []  # damaged since the query
+        if run is None:
+            return []  # deleted since the query
         out = []
         for i, spec, x_metric in job:
             if time.monotonic() > self.deadline:

@@ -209,8 +209,8 @@ def test_query_metrics_points_and_dataframe(repo):
     assert metric.last == pytest.approx(0.4)
     frame = result.dataframe()
     assert list(frame["step"]) == [0, 1, 2]
-    assert set(frame["context"]) == {'{"subset":"val"}'}
-    assert set(frame["run_hash"]) == {repo.hashes["alpha"]}
+    assert set(frame["metric.context.subset"]) == {"val"}
+    assert set(frame["run.hash"]) == {repo.hashes["alpha"]}
 
 
 FORBIDDEN = [

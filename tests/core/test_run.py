@@ -214,10 +214,10 @@ def test_unknown_hash_and_bad_hash(repo_path):
     Run(repo=repo_path).close()
     with pytest.raises(RunNotFoundError, match="deadbeef"):
         Run("deadbeef", repo=repo_path)
-    with pytest.raises(RunNotFoundError):
-        Repo(repo_path).get_run("deadbeef")
+    assert Repo(repo_path).get_run("deadbeef") is None  # as in Aim
+    assert Repo(repo_path).get_run("../../etc/passwd") is None
     with pytest.raises(ValueError, match="Invalid run hash"):
-        Repo(repo_path).get_run("../../etc/passwd")
+        Run("../../etc/passwd", repo=repo_path, read_only=True)
 
 
 def test_failed_status_from_context_manager(repo_path):
@@ -238,7 +238,7 @@ def test_dataframe_and_sample(repo_path):
             run.track(float(v), name="wave")
     metric = Repo(repo_path).get_run(run.hash).get_metric("wave")
     frame = metric.dataframe()
-    assert list(frame.columns) == ["step", "value", "epoch", "time"] and len(frame) == 5000
+    assert list(frame.columns) == ["idx", "step", "value", "epoch", "time"] and len(frame) == 5000
     small = metric.sample(100)
     assert len(small.steps) <= 100
     assert small.steps[0] == 0 and small.steps[-1] == 4999

@@ -291,3 +291,46 @@ def test_only_the_main_process_tracks(repo_path, output_dir):
     callback.on_train_end(args, state, None)
     assert callback.run is None and callback.run_hash is None
     assert not list(repo_path.iterdir())
+
+
+def test_experiment_setup_and_close_as_in_aim(repo_path, make_trainer, output_dir):
+    callback = AimCallback(experiment="hf", system_tracking_interval=None,
+                           log_system_params=False, capture_terminal_logs=False)
+    run = callback.experiment  # opened now, before training, as Aim's property does
+    run.track(1.25, name="model_load_time")
+    trainer = make_trainer(callback, max_steps=4, eval_dataset=None)
+    trainer.train()
+    assert callback.run is None  # closed by on_train_end
+    reopened = callback.experiment
+    assert reopened.hash == run.hash
+    callback.setup(trainer.args, trainer.state, trainer.model)
+    callback.close()
+    callback.close()  # closing twice is harmless
+
+    stored = only_run(repo_path)
+    assert stored.hash == run.hash and stored.experiment == "hf" and not stored.active
+    metrics = metrics_of(stored)
+    assert metrics[key("model_load_time")].values.tolist() == [1.25]
+    assert metrics[key("loss", subset="train")].steps.tolist() == [2, 4]
+    assert stored["hparams"]["max_steps"] == 4 and stored["model"]["hidden_size"] == 32
+    options = reopened._system_options
+    assert (options["system_tracking_interval"], options["log_system_params"],
+            options["capture_terminal_logs"]) == (None, False, False)
+    saved = json.loads((output_dir / "checkpoint-4" / "trainer_state.json").read_text())
+    args = saved["stateful_callbacks"]["AimCallback"]["args"]
+    assert (args["system_tracking_interval"], args["log_system_params"]) == (None, False)
+
+
+def test_experiment_is_none_off_the_main_process(repo_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    callback = AimCallback()
+    assert callback.experiment is None
+    callback.setup(state=TrainerState(is_world_process_zero=False))
+    assert callback.run is None and not list(repo_path.iterdir())
+    monkeypatch.setenv("RANK", "0")
+    run = callback.experiment
+    options = run._system_options  # Aim's adapter defaults
+    assert (options["system_tracking_interval"], options["log_system_params"],
+            options["capture_terminal_logs"]) == (10, True, True)
+    callback.close()
+    assert only_run(repo_path).hash == run.hash

@@ -251,3 +251,22 @@ def test_example_runs_without_tensorflow(tmp_path):
 def test_tensorflow_was_never_imported_here():
     # kept last in the module: every fit above has run in this process by now
     assert "tensorflow" not in sys.modules
+
+
+def test_aims_run_arguments_and_close(repo_path, data, model):
+    callback = AimCallback(experiment="k", system_tracking_interval=None, log_system_params=False,
+                           capture_terminal_logs=False)
+    run = callback.experiment
+    options = run._system_options
+    assert (options["system_tracking_interval"], options["log_system_params"],
+            options["capture_terminal_logs"]) == (None, False, False)
+    fit(model, data, [callback], epochs=1)
+    callback.close()
+    stored = Repo(repo_path).get_run(callback.run_hash)
+    assert stored.hash == run.hash and stored.experiment == "k" and not stored.active
+    assert stored.get_metric("loss", VAL).epochs.tolist() == [0]
+    default = AimCallback()
+    options = default.experiment._system_options  # Aim's adapter defaults
+    assert (options["system_tracking_interval"], options["log_system_params"],
+            options["capture_terminal_logs"]) == (10, True, True)
+    default.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import threading
 import warnings
 from argparse import Namespace
 from pathlib import Path
@@ -300,7 +301,7 @@ def test_ddp_spawn_creates_one_run_and_rank1_sees_dummy(repo_dir, tmp_path):
     rank1 = json.loads((tmp_path / "rank1.json").read_text())
     assert rank0["run"] and not rank0["dummy"]
     assert rank1["dummy"] and not rank1["run"]
-    assert rank1["dirs"][:2] == ["ddp", str(tmp_path / "work")]
+    assert rank1["dirs"] == ["ddp", None, None]  # Lightning falls back to default_root_dir
     run = _only_run(repo_dir)
     assert run.experiment == "ddp" and run.status == "finished"
     assert ("loss", (("subset", "train"),)) in _sequences(run)
@@ -373,3 +374,187 @@ def test_pytorch_lightning_flavour(repo_dir, tmp_path):
     )
     trainer.fit(PLModel(), train_dataloaders=_loader())
     assert _sequences(_only_run(repo_dir))[("loss", (("subset", "train"),))] == ([0, 1], [0.0, 1.0])
+
+
+class ListConfigModel(TinyModel):
+    """An OmegaConf ListConfig as hyperparameters: nested in ``save_hyperparameters``, or
+    given to the logger as they are (Lightning refuses a ListConfig at the root itself)."""
+
+    def __init__(self, cfg, nested: bool) -> None:
+        super().__init__()
+        self.cfg, self.nested = cfg, nested
+        if nested:
+            self.save_hyperparameters({"layers": cfg})
+
+    def on_train_start(self) -> None:
+        if not self.nested:
+            self.logger.log_hyperparams(self.cfg)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_listconfig_hparams_are_stored_as_lists(repo_dir, tmp_path, nested):
+    cfg = OmegaConf.create([4, {"width": 8}])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer(AimLogger(), tmp_path, max_epochs=1).fit(ListConfigModel(cfg, nested))
+    stored = _only_run(repo_dir)
+    expected = [4, {"width": 8}]
+    assert stored["hparams"] == ({"layers": expected} if nested else expected)
+    assert stored.status == "finished"
+    assert not [w for w in caught if "AimLogger" in str(w.message)]
+
+
+def test_unconvertible_hparams_never_stop_training(repo_dir, tmp_path):
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque"
+
+    class Unresolvable(TinyModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.save_hyperparameters({"a": Opaque(), "b": Opaque(), "missing": OmegaConf.create(
+                {"x": "${nowhere}"})})
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer(AimLogger(), tmp_path, max_epochs=1).fit(Unresolvable())
+    stored = _only_run(repo_dir)
+    assert stored["hparams"]["a"] == "opaque" and stored["hparams"]["b"] == "opaque"
+    assert stored["hparams"]["missing"].startswith("{")  # str() of the config
+    assert len([w for w in caught if "stored as str" in str(w.message)]) == 2
+    assert stored.status == "finished"
+
+
+def test_aims_subset_prefix_arguments(repo_dir, tmp_path):
+    logger = AimLogger(experiment="aim_on_pt_lightning", train_metric_prefix="train_",
+                       val_metric_prefix=None, test_metric_prefix="test_")
+    trainer = _trainer(logger, tmp_path, max_epochs=1)
+    trainer.fit(TinyModel())
+    trainer.test(TinyModel())
+    assert set(_sequences(_only_run(repo_dir))) == {
+        ("loss", (("subset", "train"),)), ("acc", (("interval", "step"), ("subset", "train"))),
+        ("acc", (("interval", "epoch"), ("subset", "train"))), ("val_loss", ()),
+        ("loss", (("subset", "test"),))}
+    custom = AimLogger(test_metric_prefix="tst_")
+    custom.log_metrics({"tst_acc": 3.0, "test_acc": 4.0}, step=0)
+    custom.finalize("success")
+    assert {m.name: m.context.to_dict() for m in Repo(str(repo_dir)).get_run(
+        custom.version).metrics()} == {"acc": {"subset": "test"}, "test_acc": {}}
+    with pytest.raises(ValueError, match="context_prefixes"):
+        AimLogger(val_metric_prefix="v_", context_prefixes={"subset": {"val": "v_"}})
+
+
+def test_aims_run_arguments_reach_the_run(repo_dir):
+    logger = AimLogger(system_tracking_interval=None, log_system_params=False,
+                       capture_terminal_logs=False)
+    options = logger.experiment._system_options
+    assert (options["system_tracking_interval"], options["log_system_params"],
+            options["capture_terminal_logs"]) == (None, False, False)
+    logger.finalize("success")
+    default = AimLogger()
+    options = default.experiment._system_options  # Aim's adapter defaults
+    assert (options["system_tracking_interval"], options["log_system_params"],
+            options["capture_terminal_logs"]) == (10, True, True)
+    default.finalize("success")
+
+
+def test_without_a_repo_the_runs_go_to_save_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("AIM_CORE_REPO", raising=False)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    logger = AimLogger(save_dir=tmp_path / "out")
+    logger.log_metrics({"x": 1.0}, step=0)
+    logger.finalize("success")
+    assert Repo(str(tmp_path / "out")).list_all_runs() == [logger.version]
+    assert not list((tmp_path / "cwd").iterdir())
+    Repo(str(tmp_path), init=True)  # a repo above the working directory wins over save_dir
+    again = AimLogger(save_dir=tmp_path / "out")
+    again.log_metrics({"x": 1.0}, step=0)
+    again.finalize("success")
+    assert Repo(str(tmp_path)).list_all_runs() == [again.version]
+
+
+def test_fit_and_test_leave_no_thread_and_write_only_the_repo_and_root_dir(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.delenv("AIM_CORE_REPO", raising=False)
+    repo, root, cwd = tmp_path / "repo", tmp_path / "root", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    threads_before = set(threading.enumerate())
+    files_before = set(tmp_path.rglob("*"))
+    logger = AimLogger(repo=str(repo), experiment="clean")
+    trainer = _trainer(logger, tmp_path, default_root_dir=root, enable_checkpointing=True,
+                       max_epochs=1)
+    model = TinyModel()
+    trainer.fit(model)
+    trainer.test(model)
+
+    left = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    assert not left, f"threads left running: {left}"
+    written = set(tmp_path.rglob("*")) - files_before
+    outside = [p for p in written if not {repo, root} & ({p} | set(p.parents))]
+    assert not outside, f"written outside the repo and default_root_dir: {outside}"
+    checkpoints = list(root.rglob("*.ckpt"))
+    assert checkpoints and all(p.parent == root / "clean" / logger.version / "checkpoints"
+                               for p in checkpoints)
+    run = _only_run(repo)
+    assert run.status == "finished" and ("loss", (("subset", "test"),)) in _sequences(run)
+
+
+class ThreeBatchModel(TinyModel):
+    """Three training batches per epoch, so epoch e covers steps 3e..3e+2."""
+
+    def __init__(self, data_seed: int) -> None:
+        super().__init__()
+        self.data_seed = data_seed
+
+    def train_dataloader(self):
+        x = torch.randn(12, 4, generator=torch.Generator().manual_seed(self.data_seed))
+        return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
+
+
+def test_a_resumed_training_that_relogs_steps_shows_each_step_once(repo_dir, tmp_path):
+    first = AimLogger(experiment="resume")
+    keep = ModelCheckpoint(save_top_k=-1, every_n_epochs=1, filename="{epoch}")
+    _trainer(first, tmp_path, max_epochs=4, limit_train_batches=3, limit_val_batches=0,
+             enable_checkpointing=True, callbacks=[keep]).fit(ThreeBatchModel(data_seed=1))
+    before = _only_run(repo_dir).get_metric("loss", {"subset": "train"}).values.tolist()
+    checkpoint = next(tmp_path.rglob("epoch=1.ckpt"))  # after steps 0-5
+
+    again = AimLogger(run_hash=first.version)
+    csv = RecordingCSVLogger(tmp_path / "csv")
+    trainer = _trainer([again, csv], tmp_path, max_epochs=4, limit_train_batches=3,
+                       limit_val_batches=0)
+    trainer.fit(ThreeBatchModel(data_seed=2), ckpt_path=str(checkpoint))  # other losses
+    relogged = {step: m["train_loss"] for step, m in csv.calls if "train_loss" in m}
+    assert sorted(relogged) == list(range(6, 12))
+
+    loss = _only_run(repo_dir).get_metric("loss", {"subset": "train"})
+    assert loss.steps.tolist() == list(range(12))  # steps 6-11 once each, not twice
+    assert loss.values.tolist()[:6] == before[:6]
+    assert loss.values.tolist()[6:] == pytest.approx([relogged[s] for s in range(6, 12)])
+    assert loss.values.tolist()[6:] != pytest.approx(before[6:])  # the re-logged values won
+    assert loss.count == 12 and loss.last_step == 11
+
+
+def test_a_logger_never_finalized_leaves_only_threads_lightning_can_stop(repo_dir, tmp_path):
+    before = set(threading.enumerate())
+    logger = AimLogger(experiment="left-open")
+    _ = logger.experiment
+    logger.log_metrics({"a": 1.0}, step=0)
+    logger.save()
+    trainer = pickle.loads(pickle.dumps(_trainer(logger, tmp_path)))
+    trainer.logger.log_metrics({"acc": 1.0}, step=1)
+    # what Lightning's test conftest does with the threads a test leaves behind
+    for thread in set(threading.enumerate()) - before:
+        stop = getattr(thread, "stop", None) or getattr(thread, "exit", None)
+        assert thread.daemon and callable(stop), f"Lightning would call this a zombie: {thread}"
+        stop()
+        assert not thread.is_alive()
+    stored = Repo(str(repo_dir)).get_run(logger.version)
+    assert stored.get_metric("acc").values.tolist() == [1.0]  # flushed by stop()
+    logger.log_metrics({"a": 2.0}, step=2)
+    logger.finalize("success")
+    trainer.logger.finalize("success")  # the unpickled copy shares the run
+    stored = _only_run(repo_dir)
+    assert stored.get_metric("a").values.tolist() == [1.0, 2.0] and stored.status == "finished"

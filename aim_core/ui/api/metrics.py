@@ -50,7 +50,8 @@ def group_args(request: Request) -> list[str]:
 def specs_of(collection: Any, limit: int) -> tuple[list[explore.Spec], bool]:
     """The matching series (at most `limit`) and whether more matched."""
     specs: list[explore.Spec] = []
-    for run_hash, sequences in collection.iter_runs():
+    for run_metrics in collection.iter_runs():  # catalog summaries; no run file is opened
+        run_hash, sequences = run_metrics.hash, run_metrics.sequences
         for s in sequences:
             if not isinstance(s, dict) or s.get("kind", "metric") != "metric":
                 continue

@@ -154,6 +154,8 @@ def get_run(request: Request, dash: Dashboard) -> dict[str, Any]:
     entry = catalog_entry(dash, run_hash)
     row = prepare_row(run_hash, entry)
     run = dash.repo.get_run(run_hash)
+    if run is None:  # deleted since the catalog was read
+        raise dash.repo.not_found(run_hash)
     sequences = entry.get("sequences") if isinstance(entry.get("sequences"), list) else []
     summaries = []
     for s in sequences:
