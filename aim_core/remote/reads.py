@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -59,33 +60,45 @@ def get_series(request: Request) -> Response:
     if not name:
         raise BadRequest("name is required")
     run = repo.get_run(run_hash)
-    try:
-        metric = run.get_metric(name, context)
-        if metric is None:
-            raise RunNotFoundError(f"Run {run_hash} has no metric {name!r} with context "
-                                   f"{context}.")
-        columns = (metric.steps, metric.values, metric.epochs, metric.timestamps)
-    finally:
-        run.close()
+    metric = run.get_metric(name, context) if run is not None else None
+    if metric is None:
+        raise RunNotFoundError(f"Run {run_hash} has no metric {name!r} with context {context}.")
+    columns = tuple(np.asarray(column) for column in (
+        metric.steps, metric.values, metric.epochs, metric.timestamps))
     return Response(encode_series(columns), media_type=SERIES_TYPE)
+
+
+def _query_options(request: Request) -> dict[str, Any]:
+    """``q`` and the optional ``timeout`` (seconds) and ``offset`` (a run hash)."""
+    params = request.query_params
+    options: dict[str, Any] = {"report_mode": 0}  # no progress bar on the server
+    if params.get("timeout"):
+        try:
+            options["timeout"] = float(params["timeout"])
+        except ValueError:
+            raise BadRequest("timeout must be a number of seconds") from None
+    if params.get("offset"):
+        options["offset"] = check_hash(params["offset"])
+    return options
 
 
 def query_runs(request: Request) -> Any:
     """Runs matching ``q``: ``[[hash, entry with status], ...]``."""
     repo = _repo(request)
-    matches = repo.query_runs(request.query_params.get("q", ""))
+    matches = repo.query_runs(request.query_params.get("q", ""), **_query_options(request))
     return {"runs": [[m.hash, {**m.entry, "status": m.status}] for m in matches]}
 
 
 def query_metrics(request: Request) -> Any:
     """Metrics matching ``q``: ``[[hash, entry with status, [summaries]], ...]``."""
     repo = _repo(request)
-    found = repo.query_metrics(request.query_params.get("q", ""))
+    found = repo.query_metrics(request.query_params.get("q", ""), **_query_options(request))
     matches = []
-    for run_hash, summaries in found.iter_runs():
-        entry = repo.catalog.get(run_hash)
+    for run_metrics in found.iter_runs():
+        entry = repo.catalog.get(run_metrics.hash)
         if entry is not None:
-            matches.append([run_hash, _with_status(repo, run_hash, entry), summaries])
+            matches.append([run_metrics.hash, _with_status(repo, run_metrics.hash, entry),
+                            run_metrics.sequences])
     return {"matches": matches}
 
 

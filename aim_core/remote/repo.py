@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import RemoteError, RunLockedError, RunNotFoundError
-from ..query.results import MetricCollection, RunCollection, RunMatch
+from ..query.results import MetricCollection, QueryReportMode, RunCollection, RunMatch
 from ..repo import Repo
 from ..run import check_hash
 from ..storage.chunks import Columns
@@ -28,14 +28,15 @@ class RemoteRepo(Repo):
 
     is_remote = True
 
-    def __init__(self, url: str | None = None, *, init: bool = False,
-                 token: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, read_only: bool | None = None,
+                 init: bool = False, token: str | None = None) -> None:
         url = remote_url_of(url)
         if url is None:
             raise ValueError("RemoteRepo needs a server URL (aim://host:port) or AIM_CORE_REPO")
         self.url = base_url(url)
         self.path = self.url  # what adapters pass on and messages show
         self.root = f"aim-core-remote:{self.url}"  # this process's key of the repo's writers
+        self.read_only = True  # runs are written through Run, never deleted through here
         self.transport = transport_for(self.url, token)
         self._catalog = None
 
@@ -73,10 +74,13 @@ class RemoteRepo(Repo):
         return True
 
     def get_run(self, run_hash: str) -> Any:
-        """Open one run read-only."""
+        """Open one run read-only; None when the server has no such run."""
         from .run import RemoteRun
 
-        return RemoteRun(run_hash, repo=self, read_only=True)
+        try:
+            return RemoteRun(check_hash(run_hash), repo=self, read_only=True)
+        except (RunNotFoundError, ValueError):
+            return None
 
     def status_of(self, run_hash: str, entry: dict[str, Any] | None) -> str:
         """The status the server computed (fetched when ``entry`` does not carry it)."""
@@ -85,15 +89,23 @@ class RemoteRepo(Repo):
         return self.fetch_entry(run_hash)["status"]
 
     # -- queries -----------------------------------------------------------------------------
-    def query_runs(self, query: str = "", **kwargs: Any) -> RunCollection:
+    def query_runs(self, query: str = "", *, timeout: float | None = None,
+                   offset: str | None = None, report_mode: Any = QueryReportMode.PROGRESS_BAR,
+                   **_: Any) -> RunCollection:
         """Runs matching an AimQL expression, evaluated by the server."""
-        found = self.transport.get("/query/runs", q=query or "")["runs"]
-        return RunCollection([RunMatch(self, run_hash, entry) for run_hash, entry in found])
+        found = self.transport.get("/query/runs", **_query(query, timeout, offset))["runs"]
+        return RunCollection([RunMatch(self, run_hash, entry) for run_hash, entry in found],
+                             QueryReportMode(report_mode))
 
-    def query_metrics(self, query: str = "", **kwargs: Any) -> MetricCollection:
+    def query_metrics(self, query: str = "", *, timeout: float | None = None,
+                      offset: str | None = None,
+                      report_mode: Any = QueryReportMode.PROGRESS_BAR,
+                      **_: Any) -> MetricCollection:
         """Metrics matching an AimQL expression, evaluated by the server."""
-        found = self.transport.get("/query/metrics", q=query or "")["matches"]
-        return MetricCollection(self, [(h, entry, sequences) for h, entry, sequences in found])
+        found = self.transport.get("/query/metrics", **_query(query, timeout, offset))
+        return MetricCollection(self, [(h, entry, sequences)
+                                       for h, entry, sequences in found["matches"]],
+                                QueryReportMode(report_mode))
 
     # -- what a server does not allow -----------------------------------------------------------
     def delete_run(self, run_hash: str) -> bool:
@@ -148,3 +160,13 @@ class RemoteRepo(Repo):
             del _recent[stale]
         _recent[key] = writer
         return writer
+
+
+def _query(query: str, timeout: float | None, offset: str | None) -> dict[str, Any]:
+    """The query string of a query request."""
+    params: dict[str, Any] = {"q": query or ""}
+    if timeout is not None:
+        params["timeout"] = timeout
+    if offset is not None:
+        params["offset"] = offset
+    return params

@@ -42,8 +42,11 @@ class TooLarge(Exception):
 
 
 def error(status: int, exc: BaseException | str) -> Json:
-    """A JSON error body ``{"error": message}``."""
-    return Json({"error": str(exc)}, status_code=status)
+    """A JSON error body ``{"error": message, "type": error class}``."""
+    body = {"error": str(exc)}
+    if isinstance(exc, BaseException):
+        body["type"] = type(exc).__name__
+    return Json(body, status_code=status)
 
 
 def status_of_error(exc: BaseException) -> int:

@@ -7,7 +7,7 @@ import uuid
 import weakref
 from typing import Any
 
-from ..run import Run, check_hash, default_flush_interval
+from ..run import Run, check_experiment, check_hash, default_flush_interval
 from ..storage import flusher as registry
 from ..storage.chunks import Columns
 from .repo import RemoteRepo
@@ -20,7 +20,13 @@ class RemoteRun(Run):
     def __init__(self, run_hash: str | None = None, *, repo: Any = None,
                  experiment: str | None = None, read_only: bool = False,
                  force_resume: bool = False, flush_interval: float | None = None,
-                 token: str | None = None, **_system_options: Any) -> None:
+                 system_tracking_interval: float | None = 10, log_system_params: bool = False,
+                 capture_terminal_logs: bool = True, token: str | None = None) -> None:
+        check_experiment(experiment)
+        self._system_options = {"system_tracking_interval": system_tracking_interval,
+                                "log_system_params": bool(log_system_params),
+                                "capture_terminal_logs": bool(capture_terminal_logs),
+                                "token": token}
         self.repo = repo if isinstance(repo, RemoteRepo) else RemoteRepo(repo, token=token)
         self._writer, self._meta, self._file_ids, self._status = None, None, None, None
         if read_only:

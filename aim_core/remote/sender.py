@@ -102,7 +102,8 @@ class Sender(threading.Thread):
 
     def drained(self) -> bool:
         """True when nothing is buffered and every batch is acknowledged."""
-        return self.writer.nothing_buffered() and self.outbox.empty
+        with self.outbox.lock:  # not while a batch is between the buffers and the outbox
+            return self.writer.nothing_buffered() and self.outbox.empty
 
     def drain(self, timeout: float) -> bool:
         """Send everything now; wait up to ``timeout`` seconds for the acknowledgements."""

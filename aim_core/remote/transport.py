@@ -33,11 +33,12 @@ class Unreachable(Exception):
 
 
 class Rejected(Exception):
-    """The server refused the request for good; ``status`` is the HTTP code."""
+    """The server refused the request for good; ``status`` is the HTTP code, ``kind`` the
+    name of the server's error class."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, kind: str = "") -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.kind = status, kind
 
 
 class Transport:
@@ -104,10 +105,10 @@ class Transport:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from None
         if response.status_code < 300:
             return response
-        message = _error_text(response)
+        message, kind = _error_of(response)
         if response.status_code in (401, 403, 429) or response.status_code >= 500:
             raise Unreachable(f"HTTP {response.status_code}: {message}", response.status_code)
-        raise Rejected(response.status_code, message)
+        raise Rejected(response.status_code, message, kind)
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
@@ -118,22 +119,27 @@ class Transport:
         self._client.close()
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    """The server's error message and error class name."""
     try:
-        return str(json.loads(response.content).get("error", response.text))
+        body = json.loads(response.content)
+        return str(body.get("error", response.text)), str(body.get("type", ""))
     except (ValueError, AttributeError):
-        return response.text[:500]
+        return response.text[:500], ""
 
 
 def _read_error(exc: Rejected) -> Exception:
-    from ..errors import RunNotFoundError
+    """The error a local repo would raise for what the server refused."""
+    from .. import errors
 
+    known = {cls.__name__: cls for cls in (errors.QuerySyntaxError, errors.QueryError,
+                                           errors.RunNotFoundError)}
+    if exc.kind in known:
+        return known[exc.kind](str(exc))
     if exc.status == 404:
-        return RunNotFoundError(str(exc))
+        return errors.RunNotFoundError(str(exc))
     if exc.status == 400:
-        from ..errors import QueryError
-
-        return QueryError(str(exc))
+        return errors.QueryError(str(exc))
     return RemoteError(str(exc))
 
 

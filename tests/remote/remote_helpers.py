@@ -34,14 +34,21 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         """Start the server and wait until it answers."""
+        log = open(self.repo.parent / f"server-{self.port}.log", "a")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER_MAIN, "server", "--repo", str(self.repo),
              "--port", str(self.port), *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=log, text=True)
+        log.close()  # the server keeps its own descriptor: its log never fills a pipe
         line = self.proc.stdout.readline()
-        assert "aim-core server" in line, line + self.proc.stderr.read()
+        assert "aim-core server" in line, line + self.log()
         wait_until_up(self.http)
         return self
+
+    def log(self) -> str:
+        """What the server wrote to stderr."""
+        path = self.repo.parent / f"server-{self.port}.log"
+        return path.read_text() if path.exists() else ""
 
     def kill(self) -> None:
         """kill -9 the server."""
