@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 import uuid
 import warnings
 from typing import Any
@@ -57,6 +58,15 @@ class RemoteSequence:
     def same_context(self, context: dict[str, Any]) -> bool:
         """For a ``context`` already ``==`` to this one: are the value types the same too?"""
         return self.exact or all(type(v) is type(context[k]) for k, v in self.context.items())
+
+    def add(self, step: int | None, value: Any, epoch: float = math.nan,
+            timestamp: float | None = None) -> None:
+        """Buffer one point from a producer other than ``Run.track`` (a system sampler)."""
+        if step is None:
+            step = self.next_step
+        if step >= self.next_step:
+            self.next_step = step + 1
+        self.pending.append((step, value, epoch, time.time() if timestamp is None else timestamp))
 
 
 class NoCatalog:
@@ -154,6 +164,10 @@ class RemoteRunWriter:
     def mark_dirty(self) -> None:
         """Params or props changed: they go with the next batch."""
         self.meta_dirty = True
+
+    def wake_flusher(self) -> None:
+        """Something was buffered by another producer: the sender forms batches on its own
+        clock, so there is nothing to wake."""
 
     def find_sequence(self, name: str, context: dict[str, Any]) -> RemoteSequence | None:
         """Return the sequence ``(name, context)`` if it exists."""
