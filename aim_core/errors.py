@@ -73,5 +73,13 @@ class DiskFullError(StorageError):
     """The disk holding the repo is full."""
 
 
+class ConvertError(AimCoreError):
+    """A conversion source cannot be read at all (missing folder, package or store)."""
+
+
+class BlobMissingError(AimCoreError):
+    """A stored element's payload file is gone or incomplete."""
+
+
 class RemoteError(AimCoreError):
     """A tracking server could not be reached or refused a request."""

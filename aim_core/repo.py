@@ -210,6 +210,31 @@ class Repo:
 
         return aimql.query_metrics(self, query, **kwargs)
 
+    def query_images(self, query: str = "", **kwargs: Any) -> Any:
+        """Image sequences matching an AimQL expression over ``images`` and ``run``."""
+        return self._query_objects("image", query, **kwargs)
+
+    def query_texts(self, query: str = "", **kwargs: Any) -> Any:
+        """Text sequences matching an AimQL expression over ``texts`` and ``run``."""
+        return self._query_objects("text", query, **kwargs)
+
+    def query_distributions(self, query: str = "", **kwargs: Any) -> Any:
+        """Distribution sequences matching an expression over ``distributions`` and ``run``."""
+        return self._query_objects("distribution", query, **kwargs)
+
+    def query_audios(self, query: str = "", **kwargs: Any) -> Any:
+        """Audio sequences matching an AimQL expression over ``audios`` and ``run``."""
+        return self._query_objects("audio", query, **kwargs)
+
+    def query_figure_objects(self, query: str = "", **kwargs: Any) -> Any:
+        """Figure sequences matching an AimQL expression over ``figures`` and ``run``."""
+        return self._query_objects("figure", query, **kwargs)
+
+    def _query_objects(self, kind: str, query: str, **kwargs: Any) -> Any:
+        from .query.objects import query_objects
+
+        return query_objects(self, kind, query, **kwargs)
+
     # -- deleting, copying, moving -----------------------------------------------------------
     def delete_run(self, run_hash: str) -> bool:
         """Delete one run: True when deleted, False when there is no such run;
@@ -313,16 +338,20 @@ class Repo:
 
     def collect_sequence_info(self, sequence_types: Any = "metric") -> dict[str, Any]:
         """``{kind: {name: [context, ...]}}`` over every run, for the kinds asked for
-        (``"metric"``, ``("metric", "image")``, ...; ``None`` lists every kind found)."""
+        (``"metric"``, ``("metric", "image")``, Aim's ``"images"``, ...; ``None`` lists
+        every kind found). Each kind is keyed as it was asked for."""
+        from .objects.run_objects import object_kind
+
         wanted = None if sequence_types is None else (
             (sequence_types,) if isinstance(sequence_types, str) else tuple(sequence_types))
+        keys = {object_kind(k): k for k in wanted or ()}
         found: dict[str, dict[str, dict[str, dict[str, Any]]]] = {k: {} for k in wanted or ()}
         for _, entry in self.catalog_entries():
             for seq in entry.get("sequences", []):
                 kind = seq.get("kind", "metric")
-                if wanted is not None and kind not in wanted:
+                if wanted is not None and kind not in keys:
                     continue
-                contexts = found.setdefault(kind, {}).setdefault(seq["name"], {})
+                contexts = found.setdefault(keys.get(kind, kind), {}).setdefault(seq["name"], {})
                 contexts.setdefault(context_key(seq["context"]), seq["context"])
         return {kind: {name: list(contexts.values()) for name, contexts in names.items()}
                 for kind, names in found.items()}

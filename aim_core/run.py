@@ -21,6 +21,8 @@ from .errors import (
     RunNotFoundError,
     RunUnavailableError,
 )
+from .objects.base import is_object_value
+from .objects.run_objects import RunObjects
 from .params import del_path, get_path, normalize_path, set_path, to_json
 from .remote.urls import remote_url_of
 from .sequence import Metric
@@ -55,7 +57,7 @@ def check_hash(run_hash: str) -> str:
     return run_hash
 
 
-class Run:
+class Run(RunObjects):
     """A training run: ``run[...] = params``, ``run.track(value, name, ...)``, ``close()``.
 
     ``run_hash`` resumes an existing run (``read_only=True`` opens it for reading only).
@@ -171,6 +173,8 @@ class Run:
         if type(value) is not float:
             if type(value) is dict:
                 return self._track_dict(value, step, epoch, context)
+            if is_object_value(value):
+                return self._track_object(value, name, step, epoch, context)
             if type(value) is not DeviceValue:  # an accelerator scalar is held, not waited for
                 value = capture(value) or to_value(value, name, context)
         writer = self._writer

@@ -2,7 +2,9 @@
 
 Targets: the runs page with 1,000 runs is ready in under 1.5 s and the metrics page for 50
 runs x 100,000 points in under 3 s (issue 7); with 10,000 runs the runs page is ready in
-under 1.5 s and a grouped, aggregated metric search over 500 series in under 2 s (issue 16).
+under 1.5 s and a grouped, aggregated metric search over 500 series in under 2 s (issue 16);
+the Images page with 500 thumbnails is ready in under 2 s (issue 12: its "ready" also waits
+until every thumbnail inside the window has loaded from the blob endpoint).
 "Ready" is the moment the page sets `document.body.dataset.ready = "1"` (data fetched,
 table or charts drawn), timed from the start of navigation. The repos are generated once
 into --workdir and reused.
@@ -41,6 +43,11 @@ LAUNCH_ARGS = [
 ]
 RUNS_TARGET, METRICS_TARGET = 1.5, 3.0
 SWEEP_RUNS_TARGET, SWEEP_METRICS_TARGET = 1.5, 2.0
+IMAGES_TARGET = 2.0
+THUMBS_IN_VIEW_LOADED = """() => [...document.querySelectorAll('.thumb img')].every(img => {
+  const box = img.getBoundingClientRect();
+  return box.top > innerHeight || box.bottom < 0 || (img.complete && img.naturalWidth > 0);
+})"""
 SWEEP_QUERY = 'run.hparams.lr > 0.4 and metric.name == "loss"'
 SWEEP_VIEW = ("&color=run.hparams.batch_size&style=metric.context&chart=run.hparams.optimizer"
               "&agg=mean&band=std")
@@ -116,6 +123,25 @@ def make_sweep(path: Path, total: int, real: int, points: int) -> None:
         os.link(repo.run_path(hashes[0]), repo.run_path(run_hash))
 
 
+def make_image_runs(path: Path, runs: int, per_step: int, steps: int) -> None:
+    """`runs` runs with `per_step` 64x64 images per step for train and val, `steps` steps."""
+    from aim_core import Image
+
+    Repo(path, init=True)
+    rng = np.random.default_rng(2)
+    y, x = np.mgrid[0:64, 0:64]
+    for i in range(runs):
+        with Run(repo=str(path), experiment="images") as run:
+            run.name = f"images-{i:03d}"
+            run["hparams"] = {"lr": float(10 ** rng.uniform(-4, -1))}
+            for step in range(steps):
+                for subset in ("train", "val"):
+                    batch = [np.clip(np.stack([x * 4, y * 4, (x + y) * 2], -1) + rng.normal(
+                        0, 20, (64, 64, 3)), 0, 255).astype(np.uint8) for _ in range(per_step)]
+                    run.track([Image(a, caption=f"{subset} #{k}") for k, a in enumerate(batch)],
+                              name="samples", step=step, context={"subset": subset})
+
+
 def ensure(path: Path, build, *args) -> Path:
     """Build a repo once; reuse it when its marker file exists."""
     marker = path / ".complete"
@@ -141,13 +167,16 @@ def start_server(repo: Path) -> tuple[subprocess.Popen, str]:
             return proc, match.group(1)
 
 
-def time_page(page, url: str, repeat: int) -> list[float]:
-    """Seconds from navigation start to the page's ready signal, `repeat` times."""
+def time_page(page, url: str, repeat: int, until: str | None = None) -> list[float]:
+    """Seconds from navigation start to the page's ready signal (and `until`, a JS
+    predicate), `repeat` times."""
     times = []
     for _ in range(repeat):
         page.goto("about:blank")
         page.goto(url, wait_until="commit")
         page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+        if until:
+            page.wait_for_function(until, timeout=60_000, polling="raf")
         times.append(page.evaluate("performance.now()") / 1000)
     return times
 
@@ -163,13 +192,14 @@ def api_time(url: str, path: str, repeat: int) -> tuple[float, float, int]:
     return times[0], statistics.median(times[1:]), size
 
 
-def measure(browser, repo: Path, path: str, repeat: int) -> tuple[float, list[float]]:
+def measure(browser, repo: Path, path: str, repeat: int, until: str | None = None
+            ) -> tuple[float, list[float]]:
     """Cold (first) and warm load times of one page of a fresh server over `repo`."""
     proc, url = start_server(repo)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        cold = time_page(page, url + path, 1)[0]
-        warm = time_page(page, url + path, repeat)
+        cold = time_page(page, url + path, 1, until)[0]
+        warm = time_page(page, url + path, repeat, until)
         page.close()
         return cold, warm
     finally:
@@ -219,6 +249,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--sweep-runs", type=int, default=10_000)
     parser.add_argument("--sweep-series", type=int, default=500)
+    parser.add_argument("--image-runs", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     many = ensure(args.workdir / f"many-{args.runs}", make_many_runs, args.runs)
@@ -227,6 +258,9 @@ def main() -> int:
     real = args.sweep_series // 2
     sweep = ensure(args.workdir / f"sweep-{args.sweep_runs}-{real}", make_sweep,
                    args.sweep_runs, real, 1000)
+    per_step = 5  # train and val: 10 thumbnails per run at the step shown
+    images = ensure(args.workdir / f"images-{args.image_runs}x{per_step}", make_image_runs,
+                    args.image_runs, per_step, 10)
     report_api(sweep, args.repeat)
 
     from playwright.sync_api import sync_playwright
@@ -249,6 +283,12 @@ def main() -> int:
                    *measure(browser, sweep, "metrics?q=" + urllib.parse.quote(SWEEP_QUERY)
                             + SWEEP_VIEW, args.repeat), SWEEP_METRICS_TARGET),
         ]
+        thumbs = args.image_runs * per_step * 2
+        results.append(report(
+            f"images page, {thumbs} thumbnails ({args.image_runs} runs x 2 contexts x "
+            f"{per_step})", *measure(browser, images, "images?q=" + urllib.parse.quote(
+                'images.name == "samples"'), args.repeat, THUMBS_IN_VIEW_LOADED),
+            IMAGES_TARGET))
         browser.close()
     return 0 if all(results) else 1
 

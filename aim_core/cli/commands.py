@@ -20,6 +20,7 @@ from ..query.validate import compile_query
 from ..repo import Repo
 from . import reindex as reindex_command
 from . import server as server_command
+from .convert import add_convert_commands
 from .output import (
     duration_text,
     format_table,
@@ -32,6 +33,7 @@ from .output import (
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "csv", "json")
+OBJECT_EXPORT_KINDS = ("text", "distribution", "log_record", "image", "audio", "figure")
 # catalog paths a listing shows (with the status computed from them)
 LIST_FIELDS = tuple(("props", key) for key in (
     "name", "experiment", "creation_time", "end_time", "active", "status")) + (("corrupted",),)
@@ -102,12 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=FORMATS, default="table")
     query.set_defaults(handler=cmd_query)
 
-    export = commands.add_parser("export", parents=[common], help="export metric points")
+    export = commands.add_parser("export", parents=[common],
+                                 help="export metric points or object sequences")
     export.add_argument("hashes", nargs="*", metavar="HASH", help="runs to export")
-    export.add_argument("-q", "--query", help="AimQL metric query selecting what to export")
-    export.add_argument("--format", choices=("csv", "parquet", "json"), required=True)
+    export.add_argument("-q", "--query", help="AimQL query selecting what to export (over "
+                                              "metric, or images/texts/... with --kind)")
+    export.add_argument("--kind", default="metric", choices=("metric", *OBJECT_EXPORT_KINDS),
+                        help="what to export: metrics (default), text/distribution/log_record "
+                             "rows, or image/audio/figure files into the folder -o names")
+    export.add_argument("--format", choices=("csv", "parquet", "json"),
+                        help="csv, json or parquet (metrics); csv or json (rows)")
     export.add_argument("-o", "--output", help="output file (default: stdout; required "
-                                               "for parquet)")
+                                               "for parquet), or the folder for files")
     export.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     export.set_defaults(handler=cmd_export)
 
@@ -123,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_command.add_command(commands, common)
 
     reindex_command.add_command(commands, common)
+    add_convert_commands(commands, common)
     return parser
 
 
@@ -280,9 +289,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     lines += [f"  {key} = {json.dumps(value)}" for key, value in flatten(params).items()]
     lines.append("sequences:")
     table = format_table(
-        ["name", "context", "count", "last_step", "last", "min", "max"],
-        [[s["name"], context_text(s.get("context")), s.get("count"), s.get("last_step"),
-          s.get("last"), s.get("min"), s.get("max")] for s in sequences])
+        ["name", "context", "kind", "count", "first_step", "last_step", "last", "min", "max"],
+        [[s["name"], context_text(s.get("context")), s.get("kind", "metric"), s.get("count"),
+          s.get("first_step"), s.get("last_step"), s.get("last"), s.get("min"), s.get("max")]
+         for s in sequences])
     lines += ["  " + line for line in table.splitlines()]
     _emit("\n".join(lines))
     return EXIT_OK
@@ -407,6 +417,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not args.hashes and not args.query:
         raise CommandError("name runs to export (HASH...) or a metric query (--query)",
                            EXIT_USAGE)
+    if args.kind != "metric":
+        return _export_objects(args)
+    if args.format is None:
+        raise CommandError("metrics need --format csv, json or parquet", EXIT_USAGE)
     if args.format == "parquet" and not args.output:
         raise CommandError("parquet export needs an output file: -o FILE", EXIT_USAGE)
     repo = open_repo(args)
@@ -415,6 +429,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     with progress(len(metrics), "exporting", disable=args.no_progress) as bar:
         count = export_metrics(metrics, args.format, args.output, bar)
     print(f"exported {count} point(s) of {len(metrics)} metric(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export_objects(args: argparse.Namespace) -> int:
+    """aim-core export --kind text|distribution|log_record|image|audio|figure"""
+    from .export import _open_output
+    from .export_objects import FILE_KINDS, export_files, export_rows, select_objects
+
+    files = args.kind in FILE_KINDS
+    if files and not args.output:
+        raise CommandError(f"{args.kind} export writes files: name a folder with -o FOLDER",
+                           EXIT_USAGE)
+    if not files and args.format not in ("csv", "json"):
+        raise CommandError(f"{args.kind} export needs --format csv or json", EXIT_USAGE)
+    repo = open_repo(args)
+    hashes = resolve_hashes(repo, args.hashes) if args.hashes else None
+    sequences = select_objects(repo, args.kind, hashes, args.query)
+    with progress(len(sequences), "exporting", disable=args.no_progress) as bar:
+        if files:
+            count = export_files(args.kind, sequences, args.output, bar)
+        else:
+            with _open_output(args.output) as out:
+                count = export_rows(args.kind, sequences, args.format, out, bar)
+    print(f"exported {count} element(s) of {len(sequences)} sequence(s)", file=sys.stderr)
     return EXIT_OK
 
 

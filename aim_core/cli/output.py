@@ -147,7 +147,8 @@ class _Silent:
 
 
 @contextmanager
-def progress(total: int, label: str, disable: bool = False) -> Iterator[Any]:
+def progress(total: int, label: str, disable: bool = False, unit: str = "metric"
+             ) -> Iterator[Any]:
     """A progress bar on stderr (tqdm when installed, else a counter); ``.update(n)``."""
     if disable or total <= 1:
         bar: Any = _Silent()
@@ -155,7 +156,7 @@ def progress(total: int, label: str, disable: bool = False) -> Iterator[Any]:
         try:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, desc=label, unit="metric", file=sys.stderr)
+            bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr)
         except ImportError:
             bar = _Counter(total, label)
     try:

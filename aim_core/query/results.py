@@ -99,7 +99,8 @@ def query_metrics(repo: Repo, q: str, *, timeout: float | None = None, paginated
         if entry is None:
             continue  # deleted meanwhile
         view = RunView(run_hash, entry, repo.status_of)
-        sequences = entry.get("sequences") or []
+        sequences = [s for s in entry.get("sequences") or []
+                     if s.get("kind", "metric") == "metric"]  # objects: query_objects
         if metric_test is not None:
             sequences = [s for s in sequences if _test(metric_test, view, s, run_hash)]
         if sequences:

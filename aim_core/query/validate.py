@@ -68,18 +68,25 @@ class CompiledQuery:
     run_paths: frozenset[tuple[str, ...]]  # ... and those its run-only terms read
 
 
-def compile_query(query: str, *, allow_metric: bool = True) -> CompiledQuery:
-    """Parse, validate and compile ``query``; raise :class:`QueryError` if it is not allowed."""
+def compile_query(query: str, *, allow_metric: bool = True,
+                  sequence: str = "metric") -> CompiledQuery:
+    """Parse, validate and compile ``query``; raise :class:`QueryError` if it is not allowed.
+
+    ``sequence`` names the query's sequence variable: ``metric``, or ``images``, ``texts``,
+    ... for object sequences (compiled as ``metric``: the same fields).
+    """
     if not isinstance(query, str):
         raise QueryError(f"a query must be a str, got {type(query).__name__}")
-    return _compile_cached(query, allow_metric)
+    return _compile_cached(query, allow_metric, sequence)
 
 
 @functools.lru_cache(maxsize=256)
-def _compile_cached(query: str, allow_metric: bool) -> CompiledQuery:
+def _compile_cached(query: str, allow_metric: bool, sequence: str = "metric") -> CompiledQuery:
     body, offset = strip_select(query)
     tree, offset = parse_expression(body, offset, query)
     check_depth(tree)
+    if sequence != "metric":
+        _rename_sequence(tree, sequence, offset, query)
     _Validator(offset, query, allow_metric).visit(tree)
     run_terms, metric_terms = _split_terms(tree.body)
     uses_metric = bool(metric_terms)
@@ -261,6 +268,18 @@ class _Validator(ast.NodeVisitor):
         if isinstance(node.op, ast.Invert):
             self.fail(node, "operator ~ is not allowed")
         self.visit(node.operand)
+
+
+def _rename_sequence(tree: ast.AST, sequence: str, offset: int, query: str) -> None:
+    """Make ``sequence`` (``images``, ...) the ``metric`` variable; ``metric`` is unknown."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id == sequence:
+                node.id = "metric"
+            elif node.id == "metric":
+                raise query_error(f"'metric' is not available here: this query's sequences "
+                                  f"are '{sequence}' (e.g. {sequence}.name)", query,
+                                  offset + node.col_offset + 1)
 
 
 def _is_data(node: ast.AST) -> bool:

@@ -18,11 +18,13 @@ from ..context import canonical_context, context_key
 from ..errors import AimCoreError
 from ..params import to_json
 from ..values import MAX_STEP, MIN_STEP, step_out_of_range, to_step
+from .blobs import BLOBS_DIR, BlobStore
 from .catalog import Catalog, catalog_for
 from .chunks import encode_chunk
 from .kvfile import KVWriter, RawJSON, connect, table_sql
 from .lock import RunLock
 from .maintenance import entry_of
+from .object_flush import prepare_object_points
 from .points import latest_per_step, pending_columns, summarize
 from .run_file import CHUNK_POINTS, FORMAT_VERSION, TABLE, chunk_key, fdatasync_path, seq_key
 from .sequence_state import METRIC, ChunkLayout, SequenceState
@@ -44,7 +46,6 @@ def write_run(repo: Any, run_hash: str, props: dict[str, Any], params: dict[str,
     runs_dir, catalog = _locate(repo)
     props = _closed_props(run_hash, props)
     params = to_json(params or {}, "params")
-    items, infos = _encode(sequences)
     lock = RunLock(runs_dir / f"{run_hash}.lock", run_hash)
     lock.acquire()
     try:
@@ -52,6 +53,7 @@ def write_run(repo: Any, run_hash: str, props: dict[str, Any], params: dict[str,
         if final.exists():
             raise AimCoreError(f"Run {run_hash} already exists in {runs_dir.parent.parent}; "
                                "import it under another hash or delete the existing run.")
+        items, infos = _encode(sequences, BlobStore(runs_dir.parent / BLOBS_DIR), run_hash)
         tmp = runs_dir / f"{run_hash}.importing"
         tmp.unlink(missing_ok=True)
         first = [("format", FORMAT_VERSION), ("props", props), ("params", params)]
@@ -88,7 +90,8 @@ def _closed_props(run_hash: str, props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _encode(sequences: Iterable[SequenceData]) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+def _encode(sequences: Iterable[SequenceData], blobs: BlobStore, run_hash: str
+            ) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
     items: list[tuple[str, Any]] = []
     infos: dict[str, Any] = {}
     seen: set[tuple[str, str]] = set()
@@ -99,8 +102,15 @@ def _encode(sequences: Iterable[SequenceData]) -> tuple[list[tuple[str, Any]], d
             raise ValueError(f"sequence {name!r} {context!r} is given twice")
         seen.add(key)
         seq = SequenceState(str(index), name, context, kind)
-        if kind != METRIC:
-            raise NotImplementedError(f"importing {kind} sequences is not supported yet")
+        if kind != METRIC:  # elements, lists of them, or EncodedPoints: encoded here
+            points = [(_step(s, name), v, _epoch(e), float(t)) for s, v, e, t in points]
+            layout, summary, puts = prepare_object_points(seq, points, _no_stored_value,
+                                                          blobs, run_hash)
+            items += puts
+            info = seq.info(layout, summary)
+            items.append((seq_key(seq.seq_id), RawJSON(json.dumps(info, separators=(",", ":")))))
+            infos[seq.seq_id] = info
+            continue
         columns = pending_columns([(_step(s, name), float(v), _epoch(e), float(t))
                                    for s, v, e, t in points])
         layout = ChunkLayout(seq, CHUNK_POINTS)
@@ -122,6 +132,10 @@ def _step(step: Any, name: str) -> int:
 
 def _epoch(epoch: Any) -> float:
     return float("nan") if epoch is None else float(epoch)
+
+
+def _no_stored_value(key: str) -> None:
+    return None  # an imported sequence has nothing stored yet
 
 
 def _no_stored_chunks(chunk_id: int) -> Any:

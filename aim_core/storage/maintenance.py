@@ -83,6 +83,9 @@ class RunFiles:
             os.rename(self.path(run_hash), self.path(run_hash, ".deleting"))
         self.catalog.delete(run_hash)
         self._remove_files(run_hash)
+        from .blobs import BlobStore  # runs without objects never load it
+
+        BlobStore.of_repo(self.root).remove_run(run_hash)  # a blob goes with its last run
 
     def _remove_files(self, run_hash: str) -> None:
         for suffix in (".deleting", ".sqlite", ".sqlite-wal", ".sqlite-shm", ".closing",
@@ -102,6 +105,9 @@ class RunFiles:
             journal.unlink(missing_ok=True)
             try:
                 self._write_copy(run_hash, tmp)
+                from .blobs import BlobStore
+
+                BlobStore.of_repo(self.root).copy_run(run_hash, BlobStore.of_repo(target.root))
                 os.rename(tmp, final)
             except BaseException:
                 tmp.unlink(missing_ok=True)
@@ -229,7 +235,38 @@ class RunFiles:
         found.sort(key=lambda item: item[:2])  # the catalog lists runs in creation order
         entries = {run_hash: entry_text(entry) for _, run_hash, entry in found}
         self._write_catalog(entries)
+        self.rebuild_blobs()
         return len(entries), damaged
+
+    def rebuild_blobs(self) -> dict[str, list]:
+        """Restore the blob links the run files reference; drop blobs no run uses."""
+        from .blobs import BlobStore
+
+        store = BlobStore.of_repo(self.root)
+        if not store.root.is_dir():
+            return {}
+        run_blobs: dict[str, set[str]] = {}
+        for path in self.runs_dir.glob("*.sqlite"):
+            try:
+                run_blobs[path.stem] = self._blob_refs(path.stem)
+            except (AimCoreError, OSError, sqlite3.Error, ValueError):
+                run_blobs[path.stem] = store.run_blobs(path.stem)  # unreadable: keep its links
+        return store.rebuild(run_blobs)
+
+    def _blob_refs(self, run_hash: str) -> set[str]:
+        from .object_chunks import blob_shas, referenced_payloads
+        from .object_reads import read_object_columns
+
+        run_file = RunFile(self.path(run_hash), run_hash)
+        try:
+            infos = run_file.load_meta()[2]
+            wheres: list[str] = []
+            for seq_id, info in infos.items():
+                if info.get("kind", "metric") != "metric":
+                    wheres += referenced_payloads(read_object_columns(run_file, seq_id))
+            return blob_shas(wheres)
+        finally:
+            run_file.close()
 
     def _entry_for_rebuild(self, run_hash: str, damaged: list[str]) -> dict[str, Any]:
         try:

@@ -15,6 +15,9 @@ Keys of the single table ``run`` (JSON unless said otherwise):
   each flush rewrites it cheaply; once it holds ``TAIL_POINTS`` points, and at close, its
   points move into a compact chunk. Its points come after the chunks' (``"tail"`` in the
   sequence info counts them).
+- ``payload/<seq_id>/<token>.<n>``: raw payload bytes of object sequences (images, texts,
+  ...), many back to back, written once (see ``object_chunks.py``); object chunks hold the
+  metadata and where each payload lives.
 - ``sequences``: format 1 only, every sequence in one dict; still read, and replaced by
   ``seq/`` keys at the first flush of a writer that resumes such a file.
 
@@ -54,7 +57,7 @@ SEQ_PREFIX = "seq/"
 LEGACY_SEQUENCES = "sequences"
 LAYOUT_KEYS = ("chunks", "chunk_sizes", "tail")
 RESERVED_KEYS = ("format", "props", "params", LEGACY_SEQUENCES)
-RESERVED_PREFIXES = (SEQ_PREFIX, "chunk/", "tail/")
+RESERVED_PREFIXES = (SEQ_PREFIX, "chunk/", "tail/", "payload/")
 TAIL_POINTS = 1024
 TAIL_MAGIC = b"ACT"
 _TAIL_HEADER = struct.Struct("<3sI")

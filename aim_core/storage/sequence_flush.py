@@ -82,8 +82,12 @@ def prepare_objects(seq: SequenceState, points: list, file: RunFileWriter, final
                     ) -> Prepared:
     """The points of an object sequence (text, image, distribution, audio, figure): each
     value's ``to_storage()`` is called here, on the flusher thread, never in ``track``."""
-    raise NotImplementedError(
-        f"sequence {seq.name!r} holds {seq.kind} objects, which this version cannot store yet")
+    from .blobs import BlobStore  # only runs that track objects load these
+    from .object_flush import prepare_object_points
+
+    layout, summary, puts = prepare_object_points(
+        seq, points, file.kv.get, BlobStore.of_repo(file.path.parent.parent), file.run_hash)
+    return _finish(seq, len(points), layout, summary, puts, [])
 
 
 def _finish(seq: SequenceState, count: int, layout: ChunkLayout, summary: Summary,

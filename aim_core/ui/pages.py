@@ -33,8 +33,10 @@ PAGES: tuple[Page, ...] = (
     Page("/metrics", "metrics", "Metrics", nav="Metrics", scripts=("charts.js",)),
     Page("/params", "params", "Params", nav="Params", scripts=("charts.js",)),
     Page("/scatters", "scatters", "Scatters", nav="Scatters", scripts=("charts.js",)),
+    Page("/images", "images", "Images", nav="Images", scripts=("objects.js",)),
+    Page("/texts", "texts", "Texts", nav="Texts", scripts=("objects.js",)),
     Page("/compare", "compare", "Compare", scripts=("charts.js",)),
-    Page("/runs/{hash}", "run", "Run", scripts=("charts.js",)),
+    Page("/runs/{hash}", "run", "Run", scripts=("charts.js", "objects.js")),
 )
 
 

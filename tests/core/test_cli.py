@@ -120,7 +120,7 @@ def test_runs_show(repo, tmp_path):
     assert f"run {hashes['alpha']}" in done.stdout
     assert "hparams.lr = 0.01" in done.stdout
     lines = [line.split() for line in done.stdout.splitlines()]
-    assert ["loss", '{"subset":"val"}', "3", "2", "0.5", "0.5", "2"] in lines
+    assert ["loss", '{"subset":"val"}', "metric", "3", "0", "2", "0.5", "0.5", "2"] in lines
     data = json.loads(aim_core("runs", "show", hashes["beta"], "--format", "json", "--repo",
                                str(path), cwd=tmp_path).stdout)
     assert data["params"]["hparams"]["lr"] == 0.1 and data["status"] == "finished"

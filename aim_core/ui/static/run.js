@@ -122,6 +122,7 @@ async function main() {
     renderProps(detail.run);
     renderParams(detail.params);
     renderSequences(detail.sequences);
+    Objects.setupTabs(runHash, detail.sequences, new URLSearchParams(location.search).get("tab"));
     await renderCharts();
     setInterval(() => refresh().catch(() => {}), REFRESH_MS);
   } catch (err) {
