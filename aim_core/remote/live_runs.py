@@ -121,7 +121,8 @@ class LiveRuns:
         for op in batch.ops:
             if op.kind == "points":
                 for seq in op.sequences:
-                    storage.append_points(writer, seq.name, seq.context, seq.kind, seq.columns)
+                    storage.append_points(writer, seq.name, seq.context, seq.kind, seq.columns,
+                                          seq.objects)
             elif op.kind == "meta":
                 storage.set_meta(writer, op.args["params"], op.args["props"])
             elif op.kind == "close":

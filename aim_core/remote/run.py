@@ -7,6 +7,7 @@ import uuid
 import weakref
 from typing import Any
 
+from ..errors import RemoteError
 from ..run import Run, check_experiment, check_hash, default_flush_interval
 from ..storage import flusher as registry
 from ..storage.chunks import Columns
@@ -64,6 +65,17 @@ class RemoteRun(Run):
 
     def _read_stored(self, name: str, key: str) -> Columns:
         return self.repo.fetch_series(self.hash, name, json.loads(key))
+
+    def _object_sequence(self, kind: str, name: str, context: Any) -> Any:
+        raise self._objects_not_here(kind)
+
+    def _read_stored_objects(self, name: str, key: str) -> Any:
+        raise self._objects_not_here("object")
+
+    def _objects_not_here(self, kind: str) -> RemoteError:
+        return RemoteError(f"Reading {kind} sequences through the server {self.repo.url} is not "
+                           "available: read them on the server's machine with Repo(<its repo "
+                           "path>). Metrics, params and properties read here.")
 
     @property
     def status(self) -> str:

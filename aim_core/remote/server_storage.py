@@ -15,12 +15,13 @@ from ..repo import Repo
 from ..storage.chunks import Columns
 from ..storage.run_reader import RunFile
 from ..storage.writer import RunWriter
+from .protocol import KINDS, ObjectPoint
 
 SESSIONS_KEY = "remote/sessions"
 """Run-file key: ``{session: [last applied batch number, points applied]}``, written in the
 same transaction as the points of each batch."""
 MAX_SESSIONS = 64
-STORABLE_KINDS = ("metric",)  # object kinds once the storage writes them
+STORABLE_KINDS = KINDS
 Sessions = dict[str, list[int]]
 
 
@@ -65,14 +66,23 @@ def resume_writer(repo: Repo, run_hash: str) -> tuple[RunWriter, Sessions]:
 
 
 def append_points(writer: RunWriter, name: str, context: dict[str, Any], kind: str,
-                  columns: Columns) -> None:
+                  columns: Columns, objects: list[ObjectPoint] | None = None) -> None:
     """Queue a sequence's points as ``(step, value, epoch, timestamp)`` tuples (in one go:
-    their steps are int64 already, so ``seq.add``'s per-point check has nothing to catch)."""
+    their steps are int64 already, so ``seq.add``'s per-point check has nothing to catch).
+    An object point's value is its encoded elements, stored as they are."""
     seq = writer.new_sequence(name, context, kind)
-    steps = columns[0]
-    if len(steps):
+    steps, values, epochs, times = columns
+    if not len(steps):
+        return
+    if objects is None:
         seq.pending.extend(zip(*(column.tolist() for column in columns), strict=True))
-        seq.next_step = max(seq.next_step, int(steps.max()) + 1)
+    else:
+        from ..objects.base import EncodedPoint
+
+        encoded = [EncodedPoint(kind, is_list, elements) for is_list, elements in objects]
+        seq.pending.extend(zip(steps.tolist(), encoded, epochs.tolist(), times.tolist(),
+                               strict=True))
+    seq.next_step = max(seq.next_step, int(steps.max()) + 1)
 
 
 def set_meta(writer: RunWriter, params: dict[str, Any], props: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 import uuid
@@ -18,17 +19,17 @@ from typing import Any
 from ..context import context_key
 from ..errors import RemoteError, RunNotFoundError
 from ..storage import exits
-from ..storage.chunks import Columns, concat_columns
+from ..storage.chunks import POINT_BYTES, Columns, concat_columns
 from ..storage.lock import HOST
 from ..storage.points import latest_per_step
 from .outbox import Outbox
-from .protocol import EDITABLE_PROPS, Op, Sequence, columns_of
+from .protocol import EDITABLE_PROPS, METRIC, Op, Sequence, columns_of
 from .sender import Sender
 from .spool import spool_root
 from .transport import Transport
 from .urls import server_key
 
-MAX_BATCH_POINTS = 1 << 18
+MAX_BATCH_BYTES = 8 << 20  # metric points (32 bytes each) and object payloads per batch
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_CLOSE_TIMEOUT = 30.0
 FLUSH_TIMEOUT = 10.0
@@ -49,8 +50,8 @@ class RemoteSequence:
 
     __slots__ = ("name", "context", "kind", "exact", "pending", "next_step")
 
-    def __init__(self, name: str, context: dict[str, Any], kind: str = "metric") -> None:
-        self.name, self.context, self.kind = name, context, kind
+    def __init__(self, name: str, context: dict[str, Any], kind: str = METRIC) -> None:
+        self.name, self.context, self.kind = name, context, sys.intern(kind)
         self.exact = all(isinstance(v, str) or v is None for v in context.values())
         self.pending: list[tuple[Any, Any, float, float]] = []
         self.next_step = 0
@@ -101,6 +102,7 @@ class RemoteRunWriter:
         self.catalog = NoCatalog(transport.url)
         self.lifecycle = threading.Lock()
         self._ops: list[Op] = []
+        self._warned = False
         self._ops_lock = threading.Lock()
         self._new_seq_lock = threading.Lock()
         folder = spool_root() / server_key(transport.url)
@@ -210,17 +212,7 @@ class RemoteRunWriter:
         cut = next((i for i, op in enumerate(control) if op.kind == "close"), len(control))
         head, tail = control[:cut], control[cut:cut + 1]
         rest = control[cut + 1:]
-        sequences, consumed, budget = [], [], MAX_BATCH_POINTS
-        for seq in list(self.sequences):
-            n = min(len(seq.pending), budget)
-            if n:
-                sequences.append(Sequence(seq.name, seq.context, seq.kind,
-                                          columns_of(seq.pending[:n])))
-                consumed.append((seq, n))
-                budget -= n
-            if not budget:
-                break
-        complete = budget > 0
+        sequences, consumed, complete = self._take_points()
         ops = list(head)
         if sequences:
             ops.append(Op("points", sequences=sequences))
@@ -237,6 +229,59 @@ class RemoteRunWriter:
         if not ops:
             return None
         return ops, consumed, complete and not rest
+
+    def _take_points(self) -> tuple[list[Sequence], list[tuple[RemoteSequence, int]], bool]:
+        """Buffered points for one batch (at most ``MAX_BATCH_BYTES``), per sequence; and
+        whether every point buffered when it started was taken."""
+        sequences, consumed, budget, complete = [], [], MAX_BATCH_BYTES, True
+        for seq in list(self.sequences):
+            waiting = len(seq.pending)
+            if not waiting:
+                continue
+            if budget <= 0:
+                complete = False
+                break
+            if seq.kind == METRIC:
+                n = min(waiting, max(budget // POINT_BYTES, 1))
+                message, used = Sequence(seq.name, seq.context, seq.kind,
+                                         columns_of(seq.pending[:n])), n * POINT_BYTES
+            else:
+                message, n, used = self._take_objects(seq, budget)
+            if message is not None:
+                sequences.append(message)
+            consumed.append((seq, n))
+            budget -= used
+            complete = complete and n == waiting
+        return sequences, consumed, complete
+
+    def _take_objects(self, seq: RemoteSequence, budget: int
+                      ) -> tuple[Sequence | None, int, int]:
+        """Encode an object sequence's buffered elements (on the sender thread, as a local
+        run encodes them on its flusher); an element that cannot be encoded is dropped."""
+        from ..objects.base import encode_point
+
+        points, objects, used, n = [], [], 0, 0
+        for step, value, epoch, timestamp in seq.pending[: len(seq.pending)]:
+            if used >= budget:
+                break
+            n += 1
+            try:
+                is_list, elements = encode_point(value)
+            except Exception as exc:  # a bad element never stops the others
+                self._warn_once(f"aim-core: run {self.run_hash}: an element of {seq.name!r} "
+                                f"could not be encoded and was dropped ({exc!r})")
+                continue
+            points.append((step, math.nan, epoch, timestamp))
+            objects.append((is_list, elements))
+            used += sum(len(data) + 64 for _, data in elements) or 64
+        if not points:
+            return None, n, used
+        return Sequence(seq.name, seq.context, seq.kind, columns_of(points), objects), n, used
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # -- flushing and closing ---------------------------------------------------------------
     def flush(self) -> bool:
@@ -258,6 +303,7 @@ class RemoteRunWriter:
 
     def flush_quietly(self) -> bool:
         """Wake the sender (the process flusher calls this when a buffer grows large)."""
+        self.next_flush = math.inf  # Run.track may set it to 0 to ask for a flush now
         if self.sender is not None:
             self.sender.wake(force=True)
         return True
