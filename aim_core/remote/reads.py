@@ -46,6 +46,10 @@ def get_run(request: Request) -> Any:
     entry = repo.catalog.get(run_hash)
     if entry is None:
         raise repo.not_found(run_hash)
+    if entry.get("file_params"):  # some params live in the run file only (system params)
+        run = repo.get_run(run_hash)
+        if run is not None:
+            entry = {**entry, "params": run.params}
     return _with_status(repo, run_hash, entry)
 
 

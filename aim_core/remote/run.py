@@ -63,6 +63,12 @@ class RemoteRun(Run):
         self._meta = (entry["props"], entry.get("params", {}), infos)
         self._status = entry.get("status")
 
+    def _params(self) -> dict[str, Any]:
+        if self._writer is None and getattr(self, "_file_params", False):
+            self._open_read_only()  # the server sends every param, file-only ones too
+            self._file_params = False
+        return super()._params()
+
     def _read_stored(self, name: str, key: str) -> Columns:
         return self.repo.fetch_series(self.hash, name, json.loads(key))
 

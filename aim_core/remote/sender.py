@@ -85,6 +85,9 @@ class Sender(threading.Thread):
     def form_all(self) -> None:
         """Turn everything buffered into numbered batches in the outbox."""
         writer = self.writer
+        system = writer.system
+        if system is not None:
+            system.collect()  # captured terminal output becomes log lines here
         with self.outbox.lock:
             while True:
                 taken = writer.take_batch()

@@ -108,6 +108,9 @@ class RemoteRunWriter:
         folder = spool_root() / server_key(transport.url)
         self.outbox = Outbox(folder / f"{run_hash}-{self.session}.spool")
         self.sender: Sender | None = None
+        # What the run records about its process (aim_core.system.tracking.SystemTracking):
+        # collected before each batch is formed, stopped before the close.
+        self.system: Any = None
 
     def __repr__(self) -> str:
         return f"<RemoteRunWriter {self.run_hash} on {self.transport.url}>"
@@ -312,6 +315,9 @@ class RemoteRunWriter:
         """End the run (``None``: as the process ends); wait a bounded time for the server,
         then say what is still spooled."""
         status = status or exits.exit_status()
+        system, self.system = self.system, None
+        if system is not None:
+            system.stop()  # its last samples and log lines go with the close
         with self.lifecycle:
             if self.closed:
                 return
@@ -340,4 +346,5 @@ class RemoteRunWriter:
     def forget(self) -> None:
         """In a forked child: drop this writer without sending anything."""
         self.closed = True
+        self.system = None
         self.sender = None

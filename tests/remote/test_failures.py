@@ -89,7 +89,7 @@ def test_close_gives_up_after_its_timeout_and_a_later_client_delivers_the_spool(
 def test_training_never_waits_or_raises_while_the_server_is_away(server_factory, monkeypatch):
     server = server_factory(start=False)
     monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "0.3")
-    run = Run(repo=server.url)
+    run = Run(repo=server.url, system_tracking_interval=None, capture_terminal_logs=False)
     run["hparams"] = {"lr": 0.1}
     for step in range(20_000):
         run.track(float(step), name="loss", step=step)

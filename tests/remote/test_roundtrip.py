@@ -17,7 +17,8 @@ from aim_core.remote.run import RemoteRun
 
 def train(repo) -> str:
     """Everything the SDK writes: params, props, tags, metrics, dict tracking, close, resume."""
-    run = Run(repo=repo, experiment="cmp")
+    run = Run(repo=repo, experiment="cmp", system_tracking_interval=None,
+              capture_terminal_logs=False)
     run["hparams"] = {"lr": 1e-3, "layers": [64, 32], "opt": {"name": "adam", "beta": 0.9},
                       "nan": math.nan}
     run["hparams", "lr"] = 3e-4
@@ -38,7 +39,8 @@ def train(repo) -> str:
     run.track(True, name="odd", context={"flag": True})
     run_hash = run.hash
     run.close()
-    again = Run(run_hash, repo=repo)  # resume: default steps continue where they stopped
+    again = Run(run_hash, repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
+    # resumed: default steps continue where they stopped
     for _ in range(5):
         again.track(9.0, name="loss", context={"subset": "train"})
     again["hparams", "resumed"] = True
