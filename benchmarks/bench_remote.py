@@ -36,9 +36,9 @@ CLIENT = r"""
 import json, sys, time
 module, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 Run = __import__(module).Run
-options = {}
-if module == "aim":  # no system sampler or terminal capture: only the tracked points
-    options = {"system_tracking_interval": None, "capture_terminal_logs": False}
+# no system sampler or terminal capture on either side: only the tracked points
+options = {"system_tracking_interval": None, "capture_terminal_logs": False}
+if module == "aim":
     import aim.ext.transport.client  # noqa: F401  (imports happen before the clock starts)
 else:
     import aim_core.remote.run  # noqa: F401
