@@ -107,6 +107,10 @@ class Run(RunObjects):
                                            self._writer)
         if run_hash is not None and experiment is not None:
             self.experiment = experiment
+        if log_system_params:
+            from .system.environment import system_params
+
+            self["__system_params"] = system_params()
 
     # -- opening -----------------------------------------------------------------------
     def _open_writer(self, resume: bool, experiment: str | None, interval: float) -> RunWriter:
@@ -117,6 +121,11 @@ class Run(RunObjects):
             writer.resume()
         else:
             writer.create(default_props(self.hash, experiment))
+        from .system.tracking import start_tracking
+
+        options = self._system_options  # one sampler and one capture per run, not per handle
+        writer.system = start_tracking(writer, options["system_tracking_interval"],
+                                       options["capture_terminal_logs"])
         return writer
 
     def _open_read_only(self) -> None:
@@ -155,6 +164,7 @@ class Run(RunObjects):
         run.repo, run.hash, run._writer, run._file_ids = repo, run_hash, None, None
         infos = {f"catalog/{i}": info for i, info in enumerate(entry.get("sequences") or [])}
         run._meta = (entry["props"], entry.get("params", {}), infos)
+        run._file_params = bool(entry.get("file_params"))  # system params: in the file only
         return run
 
     def __repr__(self) -> str:
@@ -249,6 +259,10 @@ class Run(RunObjects):
     def _params(self) -> dict[str, Any]:
         if self._writer is not None:
             return self._writer.params
+        if getattr(self, "_file_params", False):  # the catalog left some params in the file
+            props, _, infos = self._stored_meta()
+            self._meta = (props, self._with_file(RunFile.load_meta)[1], infos)
+            self._file_params = False
         return self._stored_meta()[1]
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -425,6 +439,11 @@ class Run(RunObjects):
         for info in self._seq_infos().values():
             if info.get("kind", _METRIC) == _METRIC:
                 yield self._stored_metric(info)
+
+    def get_terminal_logs(self) -> Any:
+        """The captured terminal output: the text sequence ``logs`` (step = line number,
+        ``.data`` of each element is the line), or None when nothing was captured."""
+        return self.get_text_sequence("logs", None)
 
     def get_metric(self, name: str, context: dict[str, Any] | None = None) -> Metric | None:
         """Return the metric ``(name, context)``, or None."""

@@ -378,7 +378,9 @@ def _each_writable(repo: Repo, hashes: list[str], done: str, change: Callable[[A
     failed = []
     for run_hash in hashes:
         try:
-            run = Run(run_hash, repo=repo)
+            # an edit, not a training: no samples of this command, no capture of its output
+            run = Run(run_hash, repo=repo, system_tracking_interval=None,
+                      capture_terminal_logs=False)
         except RunLockedError as exc:
             print(f"aim-core: {exc}", file=sys.stderr)
             failed.append(run_hash)

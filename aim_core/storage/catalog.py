@@ -9,8 +9,13 @@ a missing kind means ``"metric"``)::
      "sequences": [{"name", "context", "kind", "count", "first_step", "first", "last_step",
                     "last", "min", "max"}],     # object kinds: name, context, kind, count,
                                                 # first_step, last_step
-     "corrupted": true            # only while a reader finds the run file damaged
+     "corrupted": true,           # only while a reader finds the run file damaged
+     "file_params": ["__system_params"]   # params kept in the run file only (see below)
     }
+
+Params named in :data:`FILE_ONLY_PARAMS` stay out of the entry (system params are ~10 KB a
+run: packages and environment; AimQL cannot name them, as it refuses ``_`` names). The entry
+lists them under ``file_params`` so a reader knows to ask the run file.
 
 A query over many runs reads this table alone and never opens a run file. The catalog is an
 index: every run file holds what its entry needs, and ``rebuild`` (``aim-core reindex``)
@@ -47,6 +52,17 @@ TABLE = "runs"
 VERSION_KEY = "__schema__"
 NONFINITE_MARK = " "  # leads an entry holding NaN/inf, which SQLite's JSON functions refuse
 _checked: set[Path] = set()  # catalogs whose schema this process has checked
+
+
+FILE_ONLY_PARAMS = ("__system_params",)
+
+
+def catalog_params(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``params`` as the catalog keeps them, and the names of those left in the run file."""
+    omitted = [key for key in FILE_ONLY_PARAMS if key in params]
+    if not omitted:
+        return params, []
+    return {k: v for k, v in params.items() if k not in FILE_ONLY_PARAMS}, omitted
 
 
 def entry_text(entry: dict[str, Any]) -> RawJSON:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AimCoreError, CatalogDamagedError, RunCorruptedError
-from .catalog import TABLE, VERSION_KEY, Catalog, drop_catalog, entry_text
+from .catalog import TABLE, VERSION_KEY, Catalog, catalog_params, drop_catalog, entry_text
 from .failures import is_damage
 from .kvfile import RawJSON, connect, table_sql
 from .lock import RunLock, is_locked
@@ -42,7 +42,11 @@ def entry_of(props: dict[str, Any], params: dict[str, Any], infos: dict[str, Any
              ) -> dict[str, Any]:
     """The catalog entry of a run, from what its file holds."""
     sequences = [summary_of(info) for info in infos.values() if info.get("count")]
-    return {"props": props, "params": params, "sequences": sequences}
+    kept, omitted = catalog_params(params)
+    entry = {"props": props, "params": kept, "sequences": sequences}
+    if omitted:
+        entry["file_params"] = omitted
+    return entry
 
 
 class RunFiles:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..context import context_key
 from ..errors import AimCoreError, StorageError
-from .catalog import NONFINITE_MARK, Catalog
+from .catalog import NONFINITE_MARK, Catalog, catalog_params
 from .exits import critical
 from .failures import cause, disk_full_error, is_disk_full, read_error
 from .kvfile import RawJSON
@@ -60,6 +60,7 @@ class RunWriter:
         self.meta_dirty = False
         self._props_json = "{}"
         self._params_json = "{}"
+        self._catalog_params = '"params":{}'  # params as the catalog keeps them (catalog.py)
         self._nonfinite = False
         self._migrate = False
         self.handles = 0
@@ -75,6 +76,9 @@ class RunWriter:
         self._close_lock = threading.RLock()
         self._new_seq_lock = threading.Lock()
         self.file: RunFileWriter | None = None
+        # What the run records about its process (aim_core.system.tracking.SystemTracking):
+        # ``collect()`` at the start of each flush, ``stop()`` before the last one.
+        self.system: Any = None
 
     # -- opening -----------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> None:
@@ -210,6 +214,8 @@ class RunWriter:
             self.next_flush = time.monotonic() + self.flush_interval
             if self.file is None:
                 return
+            if self.system is not None:
+                self.system.collect()  # captured terminal output becomes log lines here
             prepared = self._prepare_all(final)
             meta = self._meta_items()
             puts = [item for p in prepared for item in p.puts] + meta
@@ -277,6 +283,11 @@ class RunWriter:
         self._props_json = json.dumps(self.props, separators=(",", ":"))
         try:
             self._params_json = json.dumps(self.params, separators=(",", ":"))
+            kept, omitted = catalog_params(self.params)
+            self._catalog_params = '"params":' + (json.dumps(kept, separators=(",", ":"))
+                                                  if omitted else self._params_json)
+            if omitted:
+                self._catalog_params += ',"file_params":' + json.dumps(omitted)
         except (TypeError, ValueError) as exc:  # run[...] checks values; keep the last good params
             self.seq_errors["params"] = exc
         text = self._props_json + self._params_json
@@ -287,7 +298,7 @@ class RunWriter:
         shown = [s for s in self.sequences if s.summary.get("count")]
         mark = NONFINITE_MARK if self._nonfinite or any(s.nonfinite for s in shown) else ""
         sequences = ",".join(s.catalog_json for s in shown)
-        return RawJSON(f'{mark}{{"props":{self._props_json},"params":{self._params_json},'
+        return RawJSON(f'{mark}{{"props":{self._props_json},{self._catalog_params},'
                        f'"sequences":[{sequences}]}}')
 
     def flush_quietly(self) -> bool:
@@ -341,8 +352,12 @@ class RunWriter:
                 self.closed = True
 
     def _close(self, status: str) -> None:
+        system, self.system = self.system, None
+        if system is not None:
+            system.stop()  # its last samples and log lines go into the final flush
         end_time = time.time()
-        touched = self.points_written or self.pending_count()
+        # system samples and terminal lines alone do not make a reopened run "used" again
+        touched = self.points_written + self.pending_count() > (system.points if system else 0)
         if self.ended is not None and not touched:  # reopened only to edit props
             end_time = self.ended[0]
             status = self.ended[1] if status == "finished" else status
@@ -387,6 +402,7 @@ class RunWriter:
     def forget(self) -> None:
         """In a forked child: drop this writer without touching the parent's files."""
         self.closed = True
+        self.system = None
         self.lock.forget()
         if self.file is not None:
             self.file.forget()

@@ -26,6 +26,12 @@ FIELDS = (("props",), ("params",), ("sequences",), ("corrupted",))
 FIXED = ("hash", "name", "experiment", "status", "creation_time", "duration")
 """Columns every row has, in table order (also valid `sort` keys)."""
 
+HIDDEN_PARAMS = ("__system_params",)
+"""Params left out of table columns: packages and environment would be hundreds of columns
+(the run page shows them)."""
+
+SYSTEM_PREFIX = "__system__"
+
 CACHED_TABLES = 4
 FRESH_SECONDS = 5.0
 """A prepared table is reused while the catalog file is unchanged, at most this long."""
@@ -127,7 +133,13 @@ def build_table(repo: Repo, matches: Iterable[Any]) -> Table:
         for key, (name, context) in row.metrics.items():
             if key not in metrics:
                 metrics[key] = {"key": key, "name": name, "context": context}
-    return Table(rows, param_columns(rows), sorted(metrics.values(), key=lambda c: c["key"]))
+    ordered = sorted(metrics.values(), key=lambda c: (is_system(c["name"]), c["key"]))
+    return Table(rows, param_columns(rows), ordered)
+
+
+def is_system(name: str) -> bool:
+    """True for the sampler's metrics (`__system__cpu`, ...), listed after the run's own."""
+    return name.startswith(SYSTEM_PREFIX)
 
 
 def prepare_row(run_hash: str, entry: Any) -> Row:
@@ -135,6 +147,8 @@ def prepare_row(run_hash: str, entry: Any) -> Row:
     entry = entry if isinstance(entry, dict) else {}
     props = entry.get("props") if isinstance(entry.get("props"), dict) else {}
     params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
+    if any(key in params for key in HIDDEN_PARAMS):
+        params = {k: v for k, v in params.items() if k not in HIDDEN_PARAMS}
     lasts: dict[str, Any] = {}
     metrics: dict[str, tuple[str, dict[str, Any]]] = {}
     sequences = entry.get("sequences")

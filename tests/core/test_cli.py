@@ -31,7 +31,8 @@ def aim_core(*args: str, cwd: Path, check: int | None = 0) -> subprocess.Complet
 
 def make_run(path: Path, name: str, lr: float | None, loss: list[float], **props) -> str:
     """A finished run with ``loss`` in train and val contexts."""
-    with Run(repo=path, experiment=props.get("experiment", "exp")) as run:
+    with Run(repo=path, experiment=props.get("experiment", "exp"),
+             system_tracking_interval=None) as run:
         run.name = name
         if lr is not None:
             run["hparams"] = {"lr": lr, "opt": "adam"}

@@ -25,7 +25,7 @@ def repo(tmp_path_factory):
     path = tmp_path_factory.mktemp("aimql")
     hashes = {}
 
-    alpha = Run(repo=path, experiment="cls")
+    alpha = Run(repo=path, experiment="cls", system_tracking_interval=None)
     alpha.name = "alpha"
     alpha.add_tag("baseline")
     alpha["hparams"] = {"lr": 0.01, "opt": "adam", "layers": [64, 32]}
@@ -36,21 +36,21 @@ def repo(tmp_path_factory):
     _train(alpha, "acc", LOSS_VAL, [0.5, 0.8])
     alpha.close()
 
-    beta = Run(repo=path, experiment="cls")
+    beta = Run(repo=path, experiment="cls", system_tracking_interval=None)
     beta.name = "beta"
     beta["hparams"] = {"lr": 0.1, "opt": "SGD"}
     _train(beta, "loss", LOSS_TRAIN, [2.0, 1.5])
     _train(beta, "loss", LOSS_VAL, [2.1, 0.9])
     beta.close()
 
-    gamma = Run(repo=path, experiment="det")
+    gamma = Run(repo=path, experiment="det", system_tracking_interval=None)
     gamma.name = "gamma"
     _train(gamma, "loss", LOSS_TRAIN, [0.1])
     _train(gamma, "loss", {}, [0.05])
     gamma.archived = True
     gamma.close()
 
-    delta = Run(repo=path, experiment="det")
+    delta = Run(repo=path, experiment="det", system_tracking_interval=None)
     delta.name = "delta"
     delta["hparams", "lr"] = 0.001
     delta["hparams", "opt"] = "adam"

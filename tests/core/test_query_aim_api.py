@@ -17,7 +17,7 @@ def repo(repo_path):
     """Three runs: lr 0.1/0.2/0.3, each with train and val loss over three steps."""
     hashes = []
     for i, lr in enumerate((0.1, 0.2, 0.3)):
-        with Run(repo=str(repo_path), experiment="q") as run:
+        with Run(repo=str(repo_path), experiment="q", system_tracking_interval=None) as run:
             run["hparams"] = {"lr": lr, "layers": [i, i]}
             for step in range(3):
                 run.track(lr * step, name="loss", step=step, epoch=step // 2,

@@ -9,7 +9,7 @@ from aim_core.errors import RepoError, RepoNotFoundError, RunLockedError
 
 
 def _run(repo, name, lr, loss):
-    with Run(repo=repo, experiment="e") as run:
+    with Run(repo=repo, experiment="e", system_tracking_interval=None) as run:
         run.name = name
         run["hparams"] = {"lr": lr, "opt": {"name": "adam"}}
         run.track(loss, name="loss", context={"subset": "train"})
@@ -46,7 +46,7 @@ def test_repo_path_errors(repo_path):
 def test_iter_runs_and_summaries(repo_path):
     a = _run(repo_path, "a", 0.1, 1.0)
     b = _run(repo_path, "b", 0.2, 2.0)
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, system_tracking_interval=None) as run:
         run["extra"] = {"seed": 1}
         run.track(1.0, name="acc", context={"subset": "val"})
     repo = Repo(repo_path)

@@ -92,7 +92,7 @@ def test_properties(repo_path):
 
 
 def test_track_contexts_default_steps_and_epochs(repo_path):
-    run = Run(repo=repo_path)
+    run = Run(repo=repo_path, system_tracking_interval=None)  # only the tracked metrics
     for i in range(5):
         run.track(1.0 / (i + 1), name="loss", epoch=i // 2, context={"subset": "train"})
         run.track({"loss": 0.5 * i, "acc": np.float64(0.1 * i)}, context={"subset": "val"})
@@ -249,7 +249,7 @@ def test_dataframe_and_sample(repo_path):
 def test_large_metric_is_few_chunks(repo_path):
     from aim_core.storage.run_file import CHUNK_POINTS
 
-    run = Run(repo=repo_path, flush_interval=0.01)
+    run = Run(repo=repo_path, flush_interval=0.01, system_tracking_interval=None)
     n = CHUNK_POINTS * 3 + 1000
     for i in range(n):
         run.track(float(i), name="big")

@@ -25,7 +25,7 @@ from aim_core.storage.catalog import close_idle
 def _make_runs(repo_path: Path, count: int = 3) -> list[str]:
     hashes = []
     for i in range(count):
-        with Run(repo=repo_path, experiment="cat") as run:
+        with Run(repo=repo_path, experiment="cat", system_tracking_interval=None) as run:
             run["hparams"] = {"lr": 0.1 * (i + 1), "i": i}
             for step in range(50):
                 run.track(step * 0.5, name="loss", step=step, context={"subset": "train"})

@@ -31,7 +31,7 @@ def _wait_for(predicate, seconds=10.0):
 
 
 def test_full_disk_warns_once_keeps_points_and_recovers(repo_path):
-    run = Run(repo=repo_path, flush_interval=0.05)
+    run = Run(repo=repo_path, flush_interval=0.05, system_tracking_interval=None)
     run.flush()
     _limit_file_size(run, 4)
     with warnings.catch_warnings(record=True) as caught:
@@ -51,7 +51,7 @@ def test_full_disk_warns_once_keeps_points_and_recovers(repo_path):
 
 
 def test_close_reports_points_it_could_not_write(repo_path):
-    run = Run(repo=repo_path, flush_interval=3600)
+    run = Run(repo=repo_path, flush_interval=3600, system_tracking_interval=None)
     run.track(1.0, name="ok")
     run.flush()
     _limit_file_size(run, 4)
@@ -65,7 +65,7 @@ def test_close_reports_points_it_could_not_write(repo_path):
 
 @pytest.mark.filterwarnings("ignore:aim-core could not write run")
 def test_a_failed_flush_leaves_nothing_half_written(repo_path):
-    run = Run(repo=repo_path, flush_interval=3600)
+    run = Run(repo=repo_path, flush_interval=3600, system_tracking_interval=None)
     for i in range(1000):
         run.track(float(i), name="loss", context={"subset": "train"})
     run["hparams"] = {"lr": 0.1}

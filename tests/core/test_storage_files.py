@@ -47,7 +47,7 @@ def test_a_closed_run_is_one_compact_file_that_needs_no_side_files(repo_path):
 
 
 def test_a_run_file_opens_through_sqlitedict(repo_path):
-    with Run(repo=repo_path, experiment="exp") as run:
+    with Run(repo=repo_path, experiment="exp", system_tracking_interval=None) as run:
         run["hparams"] = {"lr": 0.1}
         run.track(1.5, name="loss", context={"subset": "train"})
     path = repo_path / ".aim_core" / "runs" / f"{run.hash}.sqlite"

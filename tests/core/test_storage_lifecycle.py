@@ -63,14 +63,14 @@ def test_after_the_last_run_closes_nothing_of_aim_core_is_left(repo_path):
     runs = [Run(repo=repo) for _ in range(3)]
     for run in runs:
         run.track(1.0, name="x")
-    assert _aim_threads() == ["aim-core-flusher"]
+    assert sorted(_aim_threads()) == ["aim-core-flusher", "aim-core-system"]  # + the sampler
     run_fds = [p for p in _fds_under(repo_path / ".aim_core" / "runs")]
     assert len(run_fds) <= 3 * 4  # per open run: its file, WAL, shared memory, lock
     for run in runs:
         run.close()
     assert _aim_threads() == []
     assert _fds_under(repo_path / ".aim_core" / "runs") == []
-    again = Run(repo=repo)  # the flusher starts again on demand
+    again = Run(repo=repo, system_tracking_interval=None)  # the flusher starts again on demand
     again.track(2.0, name="x")
     assert _aim_threads() == ["aim-core-flusher"]
     again.close()
@@ -78,9 +78,10 @@ def test_after_the_last_run_closes_nothing_of_aim_core_is_left(repo_path):
 
 
 def test_opening_and_closing_an_empty_run_starts_no_thread(repo_path):
-    Run(repo=repo_path).close()
+    quiet = {"system_tracking_interval": None, "capture_terminal_logs": False}
+    Run(repo=repo_path, **quiet).close()
     seen = []
-    run = Run(repo=repo_path)
+    run = Run(repo=repo_path, **quiet)
     seen.append(_aim_threads())
     run.close()
     assert seen == [[]]

@@ -117,6 +117,9 @@ def only_run(path) -> Run:
     return runs[0]
 
 
+SYSTEM = ("cpu", "memory_percent", "p_memory_percent", "disk_percent")
+
+
 def metrics_of(run: Run) -> dict:
     """``{(name, ((context key, value), ...)): Metric}`` for every sequence of ``run``."""
     return {(m.name, tuple(sorted(dict(m.context).items()))): m for m in run.metrics()}
@@ -158,7 +161,10 @@ def test_training_then_evaluate_and_predict_make_one_run(
     train = {"subset": "train"}
     expected = {key(n, **train) for n in ("loss", "learning_rate", "grad_norm")}
     expected |= {key(n, subset="eval") for n in {"loss"} | EVAL_SPEED}
-    assert set(metrics) == expected  # summary keys and epoch are not sequences
+    expected |= {key(f"__system__{n}") for n in SYSTEM}  # Aim's default: system metrics too
+    own = {k for k in metrics if not k[0].startswith("__system__gpu")}  # GPUs if any
+    assert own == expected  # summary keys and epoch are not sequences
+    assert "packages" in run["__system_params"]  # the adapter logs system params by default
     train_loss = metrics[key("loss", **train)]
     steps, values = zip(*logged(trainer, "loss"), strict=True)
     assert train_loss.steps.tolist() == list(steps)

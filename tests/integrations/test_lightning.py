@@ -181,7 +181,7 @@ def _sequences(run) -> dict[tuple, tuple[list, list]]:
 
 
 def test_fit_then_test_stores_exactly_what_lightning_logs(repo_dir, tmp_path):
-    aim = AimLogger(experiment="seq")
+    aim = AimLogger(experiment="seq", system_tracking_interval=None)  # only what Lightning logs
     csv = RecordingCSVLogger(tmp_path / "csv")
     trainer = _trainer([aim, csv], tmp_path)
     model = TinyModel()
@@ -215,7 +215,7 @@ def test_fit_then_test_stores_exactly_what_lightning_logs(repo_dir, tmp_path):
 
 
 def test_key_mapping_prefix_and_input_left_untouched(repo_dir):
-    logger = AimLogger(prefix="exp")
+    logger = AimLogger(prefix="exp", system_tracking_interval=None)
     metrics = {"val_loss/dataloader_idx_1": 0.5, "train_loss_epoch": 0.25, "lr": 0.1, "epoch": 3}
     before = dict(metrics)
     logger.log_metrics(metrics, step=7)
@@ -427,7 +427,8 @@ def test_unconvertible_hparams_never_stop_training(repo_dir, tmp_path):
 
 def test_aims_subset_prefix_arguments(repo_dir, tmp_path):
     logger = AimLogger(experiment="aim_on_pt_lightning", train_metric_prefix="train_",
-                       val_metric_prefix=None, test_metric_prefix="test_")
+                       val_metric_prefix=None, test_metric_prefix="test_",
+                       system_tracking_interval=None)
     trainer = _trainer(logger, tmp_path, max_epochs=1)
     trainer.fit(TinyModel())
     trainer.test(TinyModel())
@@ -435,7 +436,7 @@ def test_aims_subset_prefix_arguments(repo_dir, tmp_path):
         ("loss", (("subset", "train"),)), ("acc", (("interval", "step"), ("subset", "train"))),
         ("acc", (("interval", "epoch"), ("subset", "train"))), ("val_loss", ()),
         ("loss", (("subset", "test"),))}
-    custom = AimLogger(test_metric_prefix="tst_")
+    custom = AimLogger(test_metric_prefix="tst_", system_tracking_interval=None)
     custom.log_metrics({"tst_acc": 3.0, "test_acc": 4.0}, step=0)
     custom.finalize("success")
     assert {m.name: m.context.to_dict() for m in Repo(str(repo_dir)).get_run(
@@ -456,6 +457,11 @@ def test_aims_run_arguments_reach_the_run(repo_dir):
     assert (options["system_tracking_interval"], options["log_system_params"],
             options["capture_terminal_logs"]) == (10, True, True)
     default.finalize("success")
+    stored = Repo(str(repo_dir)).get_run(default.version)
+    assert "packages" in stored["__system_params"]  # and they took effect
+    assert stored.get_metric("__system__cpu") is not None
+    quiet = Repo(str(repo_dir)).get_run(logger.version)
+    assert quiet.get("__system_params") is None and quiet.get_metric("__system__cpu") is None
 
 
 def test_without_a_repo_the_runs_go_to_save_dir(tmp_path, monkeypatch):

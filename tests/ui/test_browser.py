@@ -148,9 +148,11 @@ def test_run_page_shows_params_sequences_and_charts_by_context(page, server, liv
     assert page.locator("h1").inner_text() == "sgd-small"
     tree = page.locator("#params").inner_text()
     assert "hparams" in tree and "lr: 0.01" in tree and "name: \"sgd\"" in tree
-    assert page.locator("#sequences tbody tr").count() == 3
+    system = len([s for s in api(server, f"/api/runs/{run_hash}")["sequences"]
+                  if s["name"].startswith("__system__")])
+    assert system >= 4 and page.locator("#sequences tbody tr").count() == 3 + system
     sections = page.eval_on_selector_all("#charts section h2", "h => h.map(x => x.textContent)")
-    assert sections == ["subset=train", "subset=val"]
+    assert sections == ["subset=train", "subset=val"]  # system metrics have their own section
     assert page.locator("#charts .chart-box").count() == 3
     page.select_option("#x-axis", "epoch")
     page.wait_for_function(

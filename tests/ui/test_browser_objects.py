@@ -124,7 +124,7 @@ def test_run_page_draws_a_distribution_and_a_figure(page, objects_server):
     url, hashes = objects_server
     open_page(page, f"{url}runs/{hashes['small']}")
     tabs = page.locator("#tabs button").all_inner_texts()
-    assert tabs == ["Metrics", "Images", "Texts", "Distributions", "Figures", "Logs"]
+    assert tabs == ["Metrics", "Images", "Texts", "Distributions", "Figures", "Messages"]
     after_render(page, lambda: page.click('#tabs button[data-kind="distribution"]'))
     heatmap = page.locator('.tab-panel[data-kind="distribution"] .js-plotly-plot')
     expect(heatmap).to_have_count(1)

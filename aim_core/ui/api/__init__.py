@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from aim_core.ui.api import compare, metrics, objects, runs
+from aim_core.ui.api import compare, logs, metrics, objects, runs
 from aim_core.ui.api.handler import Dashboard, endpoint
 
-MODULES = (runs, metrics, compare, objects)
+MODULES = (runs, metrics, compare, objects, logs)
 
 __all__ = ["MODULES", "Dashboard", "endpoint", "routes"]
 

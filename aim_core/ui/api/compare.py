@@ -11,7 +11,7 @@ from aim_core.errors import RunNotFoundError
 from aim_core.query.catalog import load_entries
 from aim_core.ui import payload
 from aim_core.ui.api.handler import BadRequest, Dashboard, endpoint
-from aim_core.ui.run_table import prepare_row
+from aim_core.ui.run_table import is_system, prepare_row
 
 MAX_RUNS = 50
 
@@ -34,7 +34,7 @@ def compare(request: Request, dash: Dashboard) -> dict[str, Any]:
         present = sum(key in row.flat for row in rows)
         params.append({"key": key, "values": values,
                        "differs": len(texts) > 1 or present < len(rows)})
-    shared = set(rows[0].lasts)
+    shared = {key for key, (name, _) in rows[0].metrics.items() if not is_system(name)}
     for row in rows[1:]:
         shared &= set(row.lasts)
     runs = []

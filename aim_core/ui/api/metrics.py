@@ -13,7 +13,7 @@ from aim_core.query.catalog import load_entries
 from aim_core.ui import aggregate, explore, payload
 from aim_core.ui.api.handler import BadRequest, Dashboard, bool_arg, choice_arg, endpoint, int_arg
 from aim_core.ui.api.runs import catalog_entry
-from aim_core.ui.run_table import metric_summaries
+from aim_core.ui.run_table import SYSTEM_PREFIX, is_system, metric_summaries
 
 DEFAULT_SERIES, MAX_SERIES = 500, 2000
 """Series one metric search returns by default / at most (`limit`); the page says when more
@@ -47,13 +47,21 @@ def group_args(request: Request) -> list[str]:
     return list(dict.fromkeys(fields))
 
 
-def specs_of(collection: Any, limit: int) -> tuple[list[explore.Spec], bool]:
-    """The matching series (at most `limit`) and whether more matched."""
+def shown_name(name: Any, system: bool) -> bool:
+    """False for a system metric (`__system__cpu`, ...) when the query did not name them."""
+    return system or not is_system(str(name))
+
+
+def specs_of(collection: Any, limit: int, system: bool = True) -> tuple[list[explore.Spec], bool]:
+    """The matching series (at most `limit`; system metrics only if `system`) and whether
+    more matched."""
     specs: list[explore.Spec] = []
     for run_metrics in collection.iter_runs():  # catalog summaries; no run file is opened
         run_hash, sequences = run_metrics.hash, run_metrics.sequences
         for s in sequences:
             if not isinstance(s, dict) or s.get("kind", "metric") != "metric":
+                continue
+            if not shown_name(s.get("name"), system):
                 continue
             if len(specs) == limit:
                 return specs, True
@@ -86,7 +94,8 @@ def search_metrics(request: Request, dash: Dashboard) -> dict[str, Any]:
     band = choice_arg(request, "band", aggregate.BANDS, "none")
     raw = bool_arg(request, "raw", True) or center == "none"
     collection = dash.repo.query_metrics(q, **dash.query_options(query_metrics))
-    specs, truncated = specs_of(collection, limit)
+    system = SYSTEM_PREFIX in q
+    specs, truncated = specs_of(collection, limit, system)
     hashes = list(dict.fromkeys(spec.run for spec in specs))
     entries = load_entries(dash.repo, hashes)
     runs = {h: brief(dash, h, entries.get(h)) for h in hashes}
@@ -115,7 +124,8 @@ def search_metrics(request: Request, dash: Dashboard) -> dict[str, Any]:
         series.append(item)
     groups = [] if center == "none" else group_series(loaded, runs, fields, axis, center, band,
                                                       per_series)
-    names = sorted({s["name"] for seqs in sequences.values() for s in seqs})
+    names = sorted({s["name"] for seqs in sequences.values() for s in seqs
+                    if shown_name(s["name"], system)})
     return {"runs": runs, "series": series, "groups": groups, "truncated": truncated,
             "points": per_series, "x": axis, "names": names, "unaligned": unaligned}
 

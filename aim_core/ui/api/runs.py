@@ -24,7 +24,15 @@ from aim_core.ui.api.handler import (
     endpoint,
     int_arg,
 )
-from aim_core.ui.run_table import FIXED, Row, Table, build_table, prepare_row, sort_rows
+from aim_core.ui.run_table import (
+    FIXED,
+    Row,
+    Table,
+    build_table,
+    is_system,
+    prepare_row,
+    sort_rows,
+)
 
 WRITE_HEADER = "x-aim-core-write"
 """Writes need this header: a cross-site form cannot set it, so a web page cannot delete runs."""
@@ -70,7 +78,8 @@ def picked_columns(request: Request, table: Table) -> dict[str, list[str]]:
         varying = [c["key"] for c in table.params if c["varying"]]
         return {
             "params": varying[:DEFAULT_PARAM_COLUMNS],
-            "metrics": [c["key"] for c in table.metrics][:DEFAULT_METRIC_COLUMNS],
+            "metrics": [c["key"] for c in table.metrics
+                        if not is_system(c["name"])][:DEFAULT_METRIC_COLUMNS],
         }
     return {"params": args.getlist("param"), "metrics": args.getlist("metric")}
 
@@ -192,7 +201,8 @@ def write(action: str) -> Handler:
 
 def set_archived(dash: Dashboard, run_hash: str, archived: bool) -> None:
     """Archive or unarchive a run (closing it keeps how it had ended)."""
-    run = Run(run_hash=run_hash, repo=dash.repo)
+    run = Run(run_hash=run_hash, repo=dash.repo, system_tracking_interval=None,
+              capture_terminal_logs=False)  # the dashboard's machine is not the run's
     try:
         run.archived = archived
     finally:

@@ -56,18 +56,28 @@ const Objects = {
   },
 
   // ---- the run page: one tab per object type ------------------------------------------
+  // As in Aim: "Logs" is the captured terminal output, "Messages" the log records.
   TABS: [["image", "Images"], ["text", "Texts"], ["distribution", "Distributions"],
-    ["audio", "Audio"], ["figure", "Figures"], ["log_record", "Logs"]],
+    ["audio", "Audio"], ["figure", "Figures"], ["terminal", "Logs"], ["log_record", "Messages"]],
 
-  setupTabs(runHash, sequences, initial) {
+  // The terminal output (text sequence `logs`, no context) has its own tab, drawn by run.js.
+  isTerminal(seq) {
+    return seq.kind === "text" && seq.name === "logs" && !Object.keys(seq.context || {}).length;
+  },
+
+  setupTabs(runHash, sequences, initial, onShow) {
     const bar = document.getElementById("tabs");
+    const terminal = sequences.some(Objects.isTerminal);
+    sequences = sequences.filter((s) => !Objects.isTerminal(s));
     const kinds = new Set(sequences.map((s) => s.kind));
+    if (terminal) kinds.add("terminal");
     const tabs = [["metric", "Metrics"], ...Objects.TABS.filter(([kind]) => kinds.has(kind))];
     if (tabs.length === 1) { bar.hidden = true; return; }
     const show = (kind) => {
       for (const button of bar.querySelectorAll("button")) button.classList.toggle("active", button.dataset.kind === kind);
       for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.dataset.kind !== kind;
-      if (kind !== "metric") Objects.fillPanel(runHash, kind, sequences.filter((s) => s.kind === kind));
+      if (kind !== "metric" && kind !== "terminal") Objects.fillPanel(runHash, kind, sequences.filter((s) => s.kind === kind));
+      if (onShow) onShow(kind);
       const url = new URL(location.href);
       if (kind === "metric") url.searchParams.delete("tab"); else url.searchParams.set("tab", kind);
       history.replaceState(null, "", url);
