@@ -40,11 +40,25 @@ class RemoteRun(Run):
         interval = default_flush_interval() if flush_interval is None else flush_interval
         self._writer = registry.get_or_open(
             self.repo.root, self.hash,
-            lambda: self.repo.open_writer(self.hash, run_hash is not None, experiment, interval))
+            lambda: self._open_remote_writer(run_hash is not None, experiment, interval))
         self._finalizer = weakref.finalize(self, registry.release_dropped, self.repo.root,
                                            self._writer)
         if run_hash is not None and experiment is not None:
             self.experiment = experiment
+        if log_system_params:
+            from ..system.environment import system_params
+
+            self["__system_params"] = system_params()
+
+    def _open_remote_writer(self, resume: bool, experiment: str | None, interval: float) -> Any:
+        """The run's writer with its system sampler and terminal capture (one per run)."""
+        from ..system.tracking import start_tracking
+
+        writer = self.repo.open_writer(self.hash, resume, experiment, interval)
+        options = self._system_options
+        writer.system = start_tracking(writer, options["system_tracking_interval"],
+                                       options["capture_terminal_logs"])
+        return writer
 
     @classmethod
     def from_catalog(cls, repo: Any, run_hash: str, entry: dict[str, Any]) -> RemoteRun:
