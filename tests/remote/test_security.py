@@ -37,6 +37,7 @@ def endpoints(run_hash: str) -> list[tuple[str, str]]:
         ("POST", f"{api}/runs/{run_hash}/heartbeat?session=abc"),
         ("GET", "/"), ("GET", "/metrics"), ("GET", f"/runs/{run_hash}"), ("GET", "/api/runs"),
         ("GET", f"/api/runs/{run_hash}"), ("GET", "/api/info"),
+        ("GET", f"/api/runs/{run_hash}/logs"), ("GET", f"/api/runs/{run_hash}/objects"),
         ("GET", "/vendor/plotly.min.js"), ("DELETE", f"/api/runs/{run_hash}"),
         ("GET", "/no/such/page"),
     ]
