@@ -54,6 +54,8 @@ def test_system_metrics_params_and_terminal_logs_reach_the_server(server):
     listed = Repo(server.url).get_run(run_hash)  # through the API: file-only params too
     assert listed["__system_params"] == run["__system_params"]
     assert "__system__cpu" in {m.name for m in listed.metrics()}
+    (from_list,) = Repo(server.url).iter_runs()  # a listing's catalog entry leaves them out
+    assert from_list["__system_params"] == run["__system_params"]
     lines = [line.data for _, (line, _, _) in run.get_terminal_logs().data.items()]
     assert lines == ["epoch 1 done", "epoch 2 done", "a warning line"]
 
