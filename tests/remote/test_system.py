@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 from aim_core import Repo
 
@@ -91,3 +92,34 @@ def test_a_resumed_run_continues_its_sample_and_line_numbers(server):
     logs = run.get_terminal_logs().data.items()
     assert [(step, line.data) for step, (line, _, _) in logs][-2:] == [
         (2, "a warning line"), (3, "resumed")]
+
+
+DOWN = textwrap.dedent("""
+    import sys, time
+    from aim_core import Run
+    run = Run(repo=sys.argv[1], system_tracking_interval=0.2)
+    for i in range(20):
+        run.track(float(i), name="loss", step=i)
+        print("line", i, flush=True)
+        time.sleep(0.1)
+    run.close()
+    sys.__stdout__.write("HASH " + run.hash + "\\n")
+""")
+
+
+def test_samples_and_lines_made_while_the_server_is_away_arrive_later(server_factory):
+    server = server_factory(start=False)
+    client = subprocess.Popen([sys.executable, "-c", DOWN, server.url], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    server.start()
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 0, err
+    assert "unreachable" in err  # it was away while the client ran
+    run_hash = next(line.split()[1] for line in out.splitlines() if line.startswith("HASH"))
+    run = Repo(server.repo).get_run(run_hash)
+    assert run.get_metric("loss").steps.tolist() == list(range(20))
+    steps = run.get_metric("__system__cpu").steps.tolist()
+    assert len(steps) >= 3 and steps == list(range(len(steps)))
+    lines = [line.data for _, (line, _, _) in run.get_terminal_logs().data.items()]
+    assert [line for line in lines if line.startswith("line ")] == [f"line {i}" for i in range(20)]
