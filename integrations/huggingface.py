@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -19,22 +17,21 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from aim_core import Repo, Run
 from aim_core.errors import RunNotFoundError
+from aim_core.integrations.huggingface_checkpoints import CheckpointState
+from aim_core.integrations.huggingface_logs import (
+    NOT_METRICS,
+    is_main_process,
+    model_params,
+    naming_for,
+)
 from aim_core.integrations.naming import MetricNaming
 from aim_core.params import to_json
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
-_TRAIN = {"subset": "train"}
-# Keys the Trainer logs without a split prefix (loss, learning_rate, grad_norm) are training keys.
-_TRAINING_LOG_NAMING = MetricNaming(
-    prefixes={"eval_": {"subset": "eval"}, "test_": {"subset": "test"}, "train_": _TRAIN},
-    default=_TRAIN,
-)
-_NOT_METRICS = frozenset({"epoch", "step"})
 
-
-class AimCallback(TrainerCallback, ExportableState):
+class AimCallback(CheckpointState, TrainerCallback, ExportableState):
     """A ``TrainerCallback`` that tracks params, train/eval/test metrics and checkpoints.
 
     With no arguments it reads ``AIM_CORE_REPO``, ``AIM_CORE_EXPERIMENT`` and
@@ -76,7 +73,7 @@ class AimCallback(TrainerCallback, ExportableState):
     @property
     def experiment(self) -> Run | None:
         """The run (Aim's name), opened now if needed; None on processes other than rank 0."""
-        if self._run is None and _is_main_process():
+        if self._run is None and is_main_process():
             self.setup()
         return self._run
 
@@ -95,22 +92,6 @@ class AimCallback(TrainerCallback, ExportableState):
     def run_hash(self) -> str | None:
         """Hash of the run this callback writes to (kept across close and reopen)."""
         return self._run_hash
-
-    def state(self) -> dict[str, Any]:
-        """Arguments saved with each checkpoint, so a resumed training reopens the same run."""
-        repo = self._run.repo.path if self._run is not None else self._repo
-        if isinstance(repo, Repo):
-            repo = repo.path
-        return {
-            "args": {
-                "repo": os.fspath(repo) if repo is not None else None,
-                "experiment": self._experiment,
-                "run_name": self._run_name,
-                "run_hash": self._run_hash,
-                **self._run_options,
-            },
-            "attributes": {},
-        }
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the live run; it is reopened by hash on first use."""
@@ -136,7 +117,7 @@ class AimCallback(TrainerCallback, ExportableState):
             return
         run = self._setup(args, model)
         if "train_runtime" in logs and "train_loss" in logs:
-            summary = {k: v for k, v in logs.items() if k not in _NOT_METRICS}
+            summary = {k: v for k, v in logs.items() if k not in NOT_METRICS}
             summary["total_flos"] = state.total_flos  # PrinterCallback pops it from logs
             self._set_param(run, "summary", summary)
         else:
@@ -178,17 +159,6 @@ class AimCallback(TrainerCallback, ExportableState):
 
     # -- run lifecycle ----------------------------------------------------------------
 
-    def _adopt_checkpoint_state(self, state: TrainerState) -> None:
-        """On resume, take the run hash from the callback state stored in the checkpoint."""
-        if self._run_hash is not None:
-            return
-        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
-        if isinstance(saved, Mapping):  # a list means several AimCallbacks: ambiguous
-            saved_args = saved.get("args") or {}
-            self._run_hash = saved_args.get("run_hash")
-            if self._repo is None:
-                self._repo = saved_args.get("repo")
-
     def _setup(self, args: TrainingArguments | None, model: Any, log_params: bool = False) -> Run:
         """Return the open run, opening or resuming it on first use."""
         if self._run is not None:
@@ -223,7 +193,7 @@ class AimCallback(TrainerCallback, ExportableState):
         if args is not None:
             self._set_param(run, "hparams", args.to_dict())
         if model is not None:
-            self._set_param(run, "model", _model_params(model))
+            self._set_param(run, "model", model_params(model))
 
     def _set_param(self, run: Run, key: str, value: Any) -> None:
         run[key] = to_json(value, key, fallback=self._as_str)
@@ -234,11 +204,11 @@ class AimCallback(TrainerCallback, ExportableState):
         return str(value)
 
     def _track_all(self, run: Run, logs: Mapping[str, Any], state: TrainerState) -> None:
-        naming = self._naming_for(logs)
+        naming = naming_for(logs, self._namings)
         for key, value in logs.items():
             name, context = naming.split(key)
             # keys outside an evaluation's prefix (e.g. epoch) get no context
-            if context and key not in _NOT_METRICS:
+            if context and key not in NOT_METRICS:
                 self._track(run, key, value, name, context, state)
 
     def _track(self, run: Run, key: str, value: Any, name: str, context: dict,
@@ -250,64 +220,7 @@ class AimCallback(TrainerCallback, ExportableState):
         except Exception as err:  # tracking must never stop training
             self._warn(f"track:{key}", f"AimCallback could not track {key!r}: {err}")
 
-    def _naming_for(self, logs: Mapping[str, Any]) -> MetricNaming:
-        """Naming for one logged dict, from the exact prefix the Trainer gave its metrics."""
-        prefix = _metric_key_prefix(logs)
-        if prefix is None:
-            return _TRAINING_LOG_NAMING
-        naming = self._namings.get(prefix)
-        if naming is None:
-            naming = self._namings[prefix] = MetricNaming(
-                prefixes={f"{prefix}_": _prefix_context(prefix)}
-            )
-        return naming
-
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(message, stacklevel=3)
-
-
-def _is_main_process() -> bool:
-    """Rank 0 by ``torch.distributed`` once initialised, else by the launcher's ``RANK``."""
-    dist = getattr(sys.modules.get("torch"), "distributed", None)
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        return dist.get_rank() == 0
-    return int(os.environ.get("RANK", "0") or 0) == 0
-
-
-def _metric_key_prefix(logs: Mapping[str, Any]) -> str | None:
-    """The ``metric_key_prefix`` of an evaluate/predict result, else None.
-
-    The Trainer always adds ``<prefix>_runtime`` and prefixes every metric with
-    ``<prefix>_``, so the shortest ``*_runtime`` key names the prefix exactly, including
-    ``eval_<name>`` for a dict of eval datasets (names with ``_`` in them too). Training
-    logs carry no ``*_runtime`` key except ``train_runtime`` with token counting.
-    """
-    prefixes = [key[: -len("_runtime")] for key in logs if key.endswith("_runtime")]
-    prefixes = [p for p in prefixes if p and p != "train"]
-    return min(prefixes, key=len) if prefixes else None
-
-
-def _prefix_context(prefix: str) -> dict[str, Any]:
-    """``eval`` -> eval; ``eval_<name>`` -> eval with dataset; any other prefix -> its subset."""
-    if prefix.startswith("eval_"):
-        return {"subset": "eval", "dataset": prefix[len("eval_") :]}
-    return {"subset": prefix}
-
-
-def _model_params(model: Any) -> dict[str, Any]:
-    """Model config, parameter counts and PEFT adapter configs as plain data."""
-    config = getattr(model, "config", None)
-    if hasattr(config, "to_json_string"):  # transformers' own JSON form: str keys, dtype names
-        info = json.loads(config.to_json_string(use_diff=False))
-    else:
-        info = dict(config.to_dict()) if hasattr(config, "to_dict") else {}
-    if hasattr(model, "parameters"):
-        params = list(model.parameters())
-        info["num_parameters"] = sum(p.numel() for p in params)
-        info["num_trainable_parameters"] = sum(p.numel() for p in params if p.requires_grad)
-    peft = getattr(model, "peft_config", None)
-    if isinstance(peft, Mapping) and peft:
-        info["peft_config"] = {name: cfg.to_dict() for name, cfg in peft.items()}
-    return info
