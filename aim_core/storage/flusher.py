@@ -162,7 +162,7 @@ def get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) 
         if writer is None or writer.closed:
             writer = opener()
             _writers[key] = writer
-            exits.install_hooks(close_all)
+            exits.install_hooks(close_all, flush_all)
         writer.handles += 1
         if writer.sequences:  # resumed: points may come into existing sequences at once
             flusher()
@@ -236,6 +236,16 @@ def flush_repo(repo_dir: Path) -> None:
             writer.flush_quietly()
     if writers:
         writers[0].catalog.commit_staged_quietly()
+
+
+def flush_all() -> None:
+    """Flush every open writer and commit the catalogs, keeping them open (best effort)."""
+    with _registry_lock:
+        writers = [w for w in _writers.values() if not w.closed]
+    for writer in writers:
+        writer.flush_quietly()
+    for catalog in {id(w.catalog): w.catalog for w in writers}.values():
+        catalog.commit_staged_quietly()
 
 
 def close_all(status: str | None = None) -> None:

@@ -39,6 +39,23 @@ from .sequence_state import METRIC, SequenceState
 MAX_PENDING_POINTS = 10_000_000  # per run; beyond it the oldest unwritable points are dropped
 
 
+class ClosedBuffer(list):
+    """The buffer of a closed writer's sequence: what is appended is not stored, with a
+    warning (once per writer) instead of a silent loss."""
+
+    def __init__(self, on_append: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_append = on_append
+
+    def append(self, item: Any) -> None:
+        """Drop ``item``; warn."""
+        self._on_append()
+
+    def extend(self, items: Any) -> None:
+        """Drop ``items``; warn."""
+        self._on_append()
+
+
 class RunWriter:
     """Owns a run's file and lock; ``Run`` handles share it, ``track`` feeds its buffers."""
 
@@ -172,7 +189,10 @@ class RunWriter:
                 self._next_seq_id += 1
                 self._register(seq)
                 self.meta_dirty = True
-                self.wake_flusher()
+                if self.closed:
+                    seq.pending = ClosedBuffer(self._warn_closed)
+                else:
+                    self.wake_flusher()
         if seq.kind != kind:
             raise TypeError(
                 f"Sequence {name!r} with context {context!r} holds {seq.kind} values; it cannot "
@@ -181,8 +201,21 @@ class RunWriter:
 
     def mark_dirty(self) -> None:
         """Props or params changed: write them at the next flush."""
+        if self.closed:
+            self._warn_closed()
+            return
         self.meta_dirty = True
         self.wake_flusher()
+
+    def _warn_closed(self) -> None:
+        self._warn_once(f"aim-core: run {self.run_hash} was closed (by a SIGTERM, at exit or in "
+                        "a forked child); what is tracked or set on it now is not stored. "
+                        f"Reopen it with Run(run_hash={self.run_hash!r}) to write again.")
+
+    def _seal(self) -> None:
+        """After the close: buffers that warn instead of silently keeping points."""
+        for seq in list(self.sequences):
+            seq.pending = ClosedBuffer(self._warn_closed)
 
     def find_sequence(self, name: str, context: dict[str, Any]) -> SequenceState | None:
         """Return the sequence ``(name, context)`` if it exists."""
@@ -350,6 +383,8 @@ class RunWriter:
                 self._close(status or "finished")
             finally:
                 self.closed = True
+                self._warned = False  # the next warning is about writing into a closed run
+                self._seal()
 
     def _close(self, status: str) -> None:
         system, self.system = self.system, None
@@ -402,6 +437,7 @@ class RunWriter:
     def forget(self) -> None:
         """In a forked child: drop this writer without touching the parent's files."""
         self.closed = True
+        self._seal()
         self.system = None
         self.lock.forget()
         if self.file is not None:

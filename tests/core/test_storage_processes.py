@@ -229,3 +229,64 @@ def test_a_signal_during_close_of_a_million_points_loses_nothing(repo_path, sign
     metric = run.get_metric("x")
     assert metric.count == 1_000_000 and metric.values[-1] == 999_999.0
     assert run.status in ("finished", "failed")
+
+
+GRACEFUL = textwrap.dedent("""
+    import os, signal, sys, threading, time, warnings
+    from aim_core import Run
+    stop = False
+    def on_term(sig, frame):
+        global stop
+        stop = True
+    signal.signal(signal.SIGTERM, on_term)  # the script's own graceful handler, installed first
+    run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+    step = 0
+    while not stop:
+        run.track(float(step), name="loss", step=step)
+        step += 1
+        time.sleep(0.005)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.track(1.0, name="preempted")
+        run["last_step"] = step
+    print(run.hash, step, len(caught), flush=True)
+    run.close()
+""")
+
+
+def test_a_scripts_own_sigterm_handler_keeps_its_runs_open(repo_path):
+    out = subprocess.run([sys.executable, "-c", GRACEFUL, str(repo_path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    run_hash, steps, warned = out.stdout.split()
+    run = Repo(repo_path).get_run(run_hash)
+    assert run.status == "finished" and run.get("last_step") == int(steps)
+    assert run.get_metric("preempted").values.tolist() == [1.0]
+    assert run.get_metric("loss").count == int(steps) and warned == "0"
+
+
+AFTER_CLOSE = textwrap.dedent("""
+    import sys, warnings
+    from aim_core import Run
+    from aim_core.storage import flusher
+    run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+    run.track(1.0, name="loss")
+    flusher.close_all("failed")  # what the exit paths do (SIGTERM with no handler of the script)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.track(2.0, name="loss")
+        run.track(3.0, name="other")
+        run["late"] = 1
+    print(run.hash, len(caught), caught[0].message if caught else "", flush=True)
+""")
+
+
+def test_tracking_into_a_run_closed_by_an_exit_path_warns_once(repo_path):
+    out = subprocess.run([sys.executable, "-c", AFTER_CLOSE, str(repo_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    run_hash, warned, message = out.stdout.split(maxsplit=2)
+    assert warned == "1" and "closed" in message and "not stored" in message
+    run = Repo(repo_path).get_run(run_hash)
+    assert run.status == "failed" and run.get_metric("loss").values.tolist() == [1.0]
