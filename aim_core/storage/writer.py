@@ -36,6 +36,8 @@ from .run_file import (
 from .sequence_flush import Prepared, prepare_metric, prepare_objects
 from .sequence_state import METRIC, SequenceState
 
+CRASHED = "crashed"
+_END_KEYS = ("active", "end_time", "status")
 MAX_PENDING_POINTS = 10_000_000  # per run; beyond it the oldest unwritable points are dropped
 
 
@@ -86,6 +88,7 @@ class RunWriter:
         self.dropped = 0
         self.points_written = 0
         self.ended: tuple[float | None, str | None] | None = None  # how a resumed run had ended
+        self._stored_props: dict[str, Any] = {}  # the props a resumed run had
         self.seq_errors: dict[str, BaseException] = {}
         self._warned = False
         self._last_error: BaseException | None = None
@@ -127,6 +130,9 @@ class RunWriter:
                     self._restore_sequence(seq_id, info)
                 if not props.get("active"):
                     self.ended = (props.get("end_time"), props.get("status"))
+                else:  # the lock was free, so the writer that had it open died
+                    self.ended = (None, CRASHED)
+                self._stored_props = props
                 self.params = params
                 self.props = {**props, "active": True, "end_time": None, "status": "running"}
                 self.meta_dirty = True
@@ -373,29 +379,29 @@ class RunWriter:
             excess -= cut
 
     # -- closing -----------------------------------------------------------------------
-    def close(self, status: str | None = None) -> None:
+    def close(self, status: str | None = None,
+              end: tuple[float | None, str] | None = None) -> None:
         """Flush everything, compact the file, record the end in the catalog, release the
-        lock; StorageError if points are lost. Signals wait until the last byte is down."""
+        lock; StorageError if points are lost. Signals wait until the last byte is down.
+
+        ``end=(end_time, status)`` records exactly that end (converters); otherwise a run
+        reopened only to edit its props keeps how it had ended (a crashed run stays crashed),
+        and any other run ends now with ``status`` (default ``finished``)."""
         with critical(), self._close_lock:
             if self.closed:
                 return
             try:
-                self._close(status or "finished")
+                self._close(status or "finished", end)
             finally:
                 self.closed = True
                 self._warned = False  # the next warning is about writing into a closed run
                 self._seal()
 
-    def _close(self, status: str) -> None:
+    def _close(self, status: str, end: tuple[float | None, str] | None) -> None:
         system, self.system = self.system, None
         if system is not None:
             system.stop()  # its last samples and log lines go into the final flush
-        end_time = time.time()
-        # system samples and terminal lines alone do not make a reopened run "used" again
-        touched = self.points_written + self.pending_count() > (system.points if system else 0)
-        if self.ended is not None and not touched:  # reopened only to edit props
-            end_time = self.ended[0]
-            status = self.ended[1] if status == "finished" else status
+        end_time, status = end if end is not None else self._end(status, system)
         self.props = {**self.props, "active": False, "end_time": end_time, "status": status}
         self.meta_dirty = True
         error = None
@@ -420,6 +426,23 @@ class RunWriter:
                 self.catalog.release()
                 self.lock.release()
         self._raise_if_lost(error)
+
+    def _end(self, status: str, system: Any) -> tuple[float | None, str]:
+        """How the run ends: now with ``status``, or as it had ended when it was reopened
+        only to edit its props (``aim-core runs close`` of an untouched crashed run ends it)."""
+        # system samples and terminal lines alone do not make a reopened run "used" again
+        touched = self.points_written + self.pending_count() > (system.points if system else 0)
+        if self.ended is None or touched:
+            return time.time(), status
+        if self.ended[1] == CRASHED and not self._props_edited():
+            return time.time(), status
+        return self.ended[0], self.ended[1] if status == "finished" else status
+
+    def _props_edited(self) -> bool:
+        def kept(props: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in props.items() if k not in _END_KEYS}
+
+        return kept(self.props) != kept(self._stored_props)
 
     def _raise_if_lost(self, error: BaseException | None) -> None:
         lost = self.pending_count() + self.dropped

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -290,3 +291,56 @@ def test_tracking_into_a_run_closed_by_an_exit_path_warns_once(repo_path):
     assert warned == "1" and "closed" in message and "not stored" in message
     run = Repo(repo_path).get_run(run_hash)
     assert run.status == "failed" and run.get_metric("loss").values.tolist() == [1.0]
+
+
+CRASHER = textwrap.dedent("""
+    import os, sys, time
+    from aim_core import Run
+    run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False,
+              flush_interval=0.05)
+    run.track(1.0, name="x")
+    run.flush()
+    print(run.hash, flush=True)
+    os.kill(os.getpid(), 9)
+""")
+
+
+def test_editing_a_crashed_run_keeps_it_crashed_until_runs_close(repo_path):
+    from starlette.testclient import TestClient
+
+    from aim_core.ui.app import create_app
+
+    out = subprocess.run([sys.executable, "-c", CRASHER, str(repo_path)], capture_output=True,
+                         text=True, timeout=60)
+    run_hash = out.stdout.strip()
+    repo = Repo(repo_path)
+
+    def check() -> None:
+        run = repo.get_run(run_hash)
+        assert (run.status, run.end_time) == ("crashed", None)
+        assert run.get_metric("x").values.tolist() == [1.0]
+
+    check()
+    repo.get_run(run_hash).name = "renamed"
+    check()
+    next(repo.iter_runs()).add_tag("preempted")
+    check()
+    repo.get_run(run_hash).archived = True
+    check()
+    cli = [str(Path(sys.executable).parent / "aim-core"), "runs"]
+    for action in ("unarchive", "archive"):
+        done = subprocess.run([*cli, action, run_hash, "--repo", str(repo_path)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        check()
+    with TestClient(create_app(repo_path, allow_writes=True), base_url="http://127.0.0.1") as ui:
+        answer = ui.post(f"/api/runs/{run_hash}/unarchive", headers={"X-Aim-Core-Write": "1"})
+        assert answer.status_code == 200
+    check()
+    run = repo.get_run(run_hash)
+    assert (run.name, run.tags, run.archived) == ("renamed", ["preempted"], False)
+    done = subprocess.run([*cli, "close", run_hash, "--repo", str(repo_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    run = repo.get_run(run_hash)
+    assert run.status == "finished" and run.end_time is not None  # the explicit way to end it
