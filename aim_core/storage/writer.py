@@ -163,6 +163,7 @@ class RunWriter:
             self.file.kv.close()
             self.file = None
         if remove_file:  # a run that could not be created leaves nothing behind
+            self.catalog.unstage(self.run_hash)
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self.lock.release()

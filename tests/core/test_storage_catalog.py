@@ -45,7 +45,7 @@ def _reindex(repo_path: Path) -> subprocess.CompletedProcess:
     return _aim_core("reindex", "--repo", str(repo_path))
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "zeroed", "deleted"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "zeroed", "deleted", "empty"])
 def test_a_damaged_catalog_names_reindex_which_rebuilds_it(repo_path, damage):
     hashes = _make_runs(repo_path)
     with Run(repo=repo_path) as archived:
@@ -60,10 +60,16 @@ def test_a_damaged_catalog_names_reindex_which_rebuilds_it(repo_path, damage):
         index.write_bytes(os.urandom(size))
     elif damage == "zeroed":
         index.write_bytes(b"\0" * size)
+    elif damage == "empty":  # a sync tool, an interrupted copy, `> index.sqlite`
+        index.write_bytes(b"")
     else:
         index.unlink()
     with pytest.raises(CatalogDamagedError, match="aim-core reindex"):
         list(Repo(repo_path).iter_runs())
+    with pytest.raises(CatalogDamagedError, match="aim-core reindex"):
+        Run(repo=repo_path, system_tracking_interval=None)  # never a fresh catalog hiding runs
+    if damage == "empty":
+        assert index.stat().st_size == 0  # nothing was written into it
     listing = _aim_core("runs", "ls", "--repo", str(repo_path))
     assert listing.returncode == 1 and "aim-core reindex" in listing.stderr
     done = _reindex(repo_path)
