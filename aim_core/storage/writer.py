@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import context_key
-from ..errors import AimCoreError, StorageError
+from ..errors import AimCoreError, DiskFullError, StorageError
 from .catalog import NONFINITE_MARK, Catalog, catalog_params
 from .exits import critical
 from .failures import cause, disk_full_error, is_disk_full, read_error
@@ -450,10 +450,16 @@ class RunWriter:
         if not lost and error is None:
             return
         if not lost:
-            raise StorageError(f"Run {self.run_hash}: its catalog entry could not be written "
-                               f"({cause(error)}); its points are safe in its file. Rebuild the "
-                               "catalog with `aim-core reindex` once the cause is fixed.")
+            kind = DiskFullError if is_disk_full(error) else StorageError
+            raise kind(f"Run {self.run_hash}: its catalog entry could not be written "
+                       f"({cause(error)}); its points are safe in its file. Rebuild the "
+                       "catalog with `aim-core reindex` once the cause is fixed.")
         error = error or next(iter(self.seq_errors.values()), None)
+        if error is not None and is_disk_full(error):
+            raise DiskFullError(
+                f"Run {self.run_hash}: {lost} points could not be written: the disk holding "
+                f"{self.path.parent} is full. What was written before is intact; free some "
+                "space before the next run.")
         raise StorageError(
             f"Run {self.run_hash}: {lost} points could not be written ({cause(error)}: "
             f"{error!r}). Check free disk space and permissions of the repo folder.")
