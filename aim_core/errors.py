@@ -79,3 +79,7 @@ class ConvertError(AimCoreError):
 
 class BlobMissingError(AimCoreError):
     """A stored element's payload file is gone or incomplete."""
+
+
+class RemoteError(AimCoreError):
+    """A tracking server could not be reached or refused a request."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from .errors import (
     RunLockedError,
     RunNotFoundError,
 )
+from .remote.urls import remote_url_of
 from .run import Run, check_hash
 from .storage import flusher as registry
 from .storage.catalog import Catalog, catalog_for, damaged_error
@@ -28,7 +28,6 @@ from .storage.run_file import file_looks_damaged
 
 REPO_DIR = ".aim_core"
 CatalogEntry = dict[str, Any]
-REMOTE_URL = re.compile(r"^(aim|https?)://", re.IGNORECASE)
 
 
 class Repo:
@@ -38,10 +37,17 @@ class Repo:
     edited through ``Run``); ``init=True`` creates the repo when it does not exist.
     """
 
+    def __new__(cls, path: Any = None, *args: Any, **kwargs: Any) -> Repo:
+        """A ``RemoteRepo`` for a server URL (``aim://host:port``, ``http(s)://...``), also when
+        ``path`` is None and ``AIM_CORE_REPO`` holds one."""
+        if cls is Repo and remote_url_of(path):
+            from .remote.repo import RemoteRepo
+
+            return super().__new__(RemoteRepo)
+        return super().__new__(cls)
+
     def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool | None = None,
                  init: bool = False) -> None:
-        if path is not None and REMOTE_URL.match(os.fspath(path)):
-            raise_remote(os.fspath(path))
         self.read_only = bool(read_only)
         base = Path(path).expanduser() if path is not None else default_repo_path()
         if base.name == REPO_DIR and base.is_dir():
@@ -361,14 +367,6 @@ def default_repo_path() -> Path:
         if (folder / REPO_DIR).is_dir():
             return folder
     return cwd
-
-
-def raise_remote(url: str) -> None:
-    """A tracking-server URL: refused (remote tracking is not available in this version)."""
-    raise RepoError(
-        f"{url!r} is a remote tracking server address; remote tracking is not available in "
-        "this aim-core version. Pass a local folder as repo (nothing was created)."
-    )
 
 
 def _not_a_repo(path: Path) -> str:

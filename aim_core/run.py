@@ -24,6 +24,7 @@ from .errors import (
 from .objects.base import is_object_value
 from .objects.run_objects import RunObjects
 from .params import del_path, get_path, normalize_path, set_path, to_json
+from .remote.urls import remote_url_of
 from .sequence import Metric
 from .storage import flusher as registry
 from .storage.points import empty_columns
@@ -66,6 +67,15 @@ class Run(RunObjects):
     ``capture_terminal_logs`` are Aim's switches for system metrics, system params and
     terminal logs; ``token`` authenticates with a remote tracking server.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Run:
+        """A ``RemoteRun`` when ``repo`` (or ``AIM_CORE_REPO``) is a server URL or remote repo."""
+        repo = kwargs.get("repo")
+        if cls is Run and (remote_url_of(repo) or getattr(repo, "is_remote", False)):
+            from .remote.run import RemoteRun
+
+            return super().__new__(RemoteRun)
+        return super().__new__(cls)
 
     def __init__(self, run_hash: str | None = None, *, repo: Any = None,
                  experiment: str | None = None, read_only: bool = False,

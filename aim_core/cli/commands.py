@@ -19,6 +19,7 @@ from ..query import context_text, flatten, query_metrics, query_runs
 from ..query.validate import compile_query
 from ..repo import Repo
 from . import reindex as reindex_command
+from . import server as server_command
 from .convert import add_convert_commands
 from .output import (
     duration_text,
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also answer to this host name (repeatable; localhost and IP "
                          "addresses always work)")
     up.set_defaults(handler=cmd_up)
+    server_command.add_command(commands, common)
 
     reindex_command.add_command(commands, common)
     add_convert_commands(commands, common)

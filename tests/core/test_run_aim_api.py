@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from aim_core import Repo, Run
-from aim_core.errors import RepoError, RunLockedError
+from aim_core.errors import RunLockedError
 
 
 def test_params_tree_as_in_aims_readme(repo_path):
@@ -174,11 +174,12 @@ def test_aims_constructor_arguments_are_accepted(repo_path):
 @pytest.mark.parametrize("url", ["aim://127.0.0.1:53800", "http://localhost:53800",
                                  "https://tracking.example.com"])
 def test_a_server_address_never_becomes_a_local_folder(repo_path, url):
+    from aim_core.remote.repo import RemoteRepo
+    from aim_core.remote.run import RemoteRun
+
     before = sorted(p.name for p in repo_path.iterdir())
-    with pytest.raises(RepoError, match="remote tracking"):
-        Run(repo=url)
-    with pytest.raises(RepoError, match="nothing was created"):
-        Repo(url)
+    assert isinstance(Repo(url), RemoteRepo)  # remote tracking: see tests/remote
+    assert type(Run.__new__(Run, repo=url)) is RemoteRun
     assert sorted(p.name for p in repo_path.iterdir()) == before
 
 

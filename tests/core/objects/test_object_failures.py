@@ -17,12 +17,14 @@ import pytest
 from aim_core import Image, Repo, Run, Text
 from aim_core.errors import StorageError
 
+QUIET = {"system_tracking_interval": None, "capture_terminal_logs": False}  # counts exact sequences
+
 WRITER = textwrap.dedent("""
     import json, sys, time
     import numpy as np
     from aim_core import Image, Run, Text
     repo, interval = sys.argv[1], float(sys.argv[2])
-    run = Run(repo=repo, flush_interval=interval)
+    run = Run(repo=repo, system_tracking_interval=None, flush_interval=interval)
     print(json.dumps({"hash": run.hash}), flush=True)
     pixels = np.zeros((16, 16, 3), np.uint8)
     for i in range(10**9):
@@ -95,7 +97,7 @@ def wait_for(predicate, seconds=15.0):
 
 
 def test_a_full_disk_keeps_elements_buffered_and_recovers(repo_path):
-    run = Run(repo=repo_path, flush_interval=0.05)
+    run = Run(repo=repo_path, **QUIET, flush_interval=0.05)
     run.flush()
     limit_file_size(run, 8)
     noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
@@ -117,7 +119,7 @@ def test_a_full_disk_keeps_elements_buffered_and_recovers(repo_path):
 
 
 def test_close_reports_elements_it_could_not_write(repo_path):
-    run = Run(repo=repo_path, flush_interval=3600)
+    run = Run(repo=repo_path, **QUIET, flush_interval=3600)
     run.track(Text("kept"), name="ok")
     run.flush()
     limit_file_size(run, 6)
@@ -140,7 +142,7 @@ class Unencodable(Text):
 def test_an_element_that_cannot_be_encoded_is_dropped_with_one_warning(repo_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # Python's default: a message shows once
-        with Run(repo=repo_path) as run:
+        with Run(repo=repo_path, **QUIET) as run:
             for i in range(5):
                 run.track(Text(f"good {i}"), name="notes", step=i)
                 run.track(Unencodable("bad"), name="notes", step=100 + i)

@@ -13,6 +13,8 @@ import pytest
 from aim_core import Audio, Distribution, Figure, Image, Repo, Run, Text
 from aim_core.objects import EncodedPoint, Images, Texts
 
+QUIET = {"system_tracking_interval": None, "capture_terminal_logs": False}  # counts exact sequences
+
 RGB = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
 
 
@@ -34,7 +36,7 @@ def test_images_every_input_form_round_trip(repo_path, tmp_path):
         "uint8": RGB, "float": RGB / 255.0, "pil": PILImage.fromarray(RGB), "path": str(path),
         "tensor": torch.from_numpy(RGB).permute(2, 0, 1).float() / 255,
     }
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         for step, value in enumerate(forms.values()):
             run.track(Image(value, caption=f"form {step}"), name="forms", step=step)
         run_hash = run.hash
@@ -48,7 +50,7 @@ def test_images_every_input_form_round_trip(repo_path, tmp_path):
 def test_every_type_round_trips_with_contexts_epochs_and_default_steps(repo_path):
     go = pytest.importorskip("plotly.graph_objects")
     tone = (np.sin(np.arange(800) / 5) * 10_000).astype(np.int16)
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         for epoch in range(3):
             run.track(Text(f"prediction {epoch}"), name="preds", epoch=epoch,
                       context={"subset": "val"})
@@ -78,7 +80,7 @@ def test_every_type_round_trips_with_contexts_epochs_and_default_steps(repo_path
 
 def test_lists_are_one_point_of_several_elements(repo_path):
     batch = [Image(RGB, caption="a"), Image(RGB[::-1], caption="b"), Image(RGB[:, ::-1])]
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.track(batch, name="batch", step=5)
         batch.append(Image(RGB))  # the tracked list was copied
         run.track((Text("x"), Text("y")), name="pair")
@@ -95,7 +97,7 @@ def test_lists_are_one_point_of_several_elements(repo_path):
 
 
 def test_mixing_types_raises_and_keeps_what_was_tracked(repo_path):
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.track(Text("kept"), name="notes")
         run.track(0.5, name="loss")
         with pytest.raises(TypeError, match="holds text values"):
@@ -120,11 +122,11 @@ def test_mixing_types_raises_and_keeps_what_was_tracked(repo_path):
 
 
 def test_a_closed_run_reopened_appends_after_its_last_step(repo_path):
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.track(Text("first"), name="log")
         run.track(Text("second"), name="log")
         run_hash = run.hash
-    with Run(run_hash, repo=repo_path) as run:
+    with Run(run_hash, repo=repo_path, **QUIET) as run:
         run.track(Text("third"), name="log")
         run.track(Text("second, again"), name="log", step=1)  # replaces step 1 for readers
     seq = reopened(repo_path, run_hash).get_text_sequence("log")
@@ -138,7 +140,7 @@ def test_a_closed_run_reopened_appends_after_its_last_step(repo_path):
 
 
 def test_a_live_run_reads_its_buffered_elements(repo_path):
-    run = Run(repo=repo_path, flush_interval=3600)
+    run = Run(repo=repo_path, **QUIET, flush_interval=3600)
     run.track(Text("buffered"), name="t")
     image = Image(RGB, caption="not yet encoded")
     run.track(image, name="i")
@@ -153,7 +155,7 @@ def test_a_live_run_reads_its_buffered_elements(repo_path):
 
 
 def test_log_records(repo_path):
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.log_info("starting", dataset="mnist")
         run.log_warning("lr is high")
         run.log_error("diverged", loss=float("inf"))
@@ -174,7 +176,7 @@ def test_log_records(repo_path):
 
 def test_encoded_points_are_stored_as_given(repo_path):
     meta, data = Text("from the wire").to_storage()
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.track(EncodedPoint("text", True, [(meta, data), (meta, b"second")]), name="remote")
         run_hash = run.hash
     texts = reopened(repo_path, run_hash).get_text_sequence("remote").values.first()[1]
@@ -183,7 +185,7 @@ def test_encoded_points_are_stored_as_given(repo_path):
 
 def test_large_payloads_live_in_blob_files(repo_path):
     noise = np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.track(Image(noise), name="big", step=0)
         run.track(Image(noise), name="big", step=1)  # same bytes: one file
         run.track(Text("x" * 100_000), name="long")
@@ -197,7 +199,7 @@ def test_large_payloads_live_in_blob_files(repo_path):
 
 
 def test_sequences_and_collect_sequence_info_list_every_type(repo_path):
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.track(1.0, name="loss", context={"subset": "train"})
         run.track(Image(RGB), name="samples", context={"subset": "val"})
         run.track(Text("t"), name="notes")
@@ -217,7 +219,7 @@ def test_sequences_and_collect_sequence_info_list_every_type(repo_path):
 def test_texts_query_reads_only_matching_runs(repo_path):
     hashes = []
     for lr in (1e-4, 1e-2):
-        with Run(repo=repo_path) as run:
+        with Run(repo=repo_path, **QUIET) as run:
             run["hparams"] = {"lr": lr}
             run.track([Image(RGB)], name="samples", context={"subset": "val"})
             run.track(Image(RGB), name="samples", context={"subset": "train"})
@@ -243,7 +245,7 @@ def test_wav_bytes_from_a_file_object_round_trip(repo_path):
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes(np.arange(50, dtype="<i2").tobytes())
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         run.track(Audio(io.BytesIO(buffer.getvalue()), format="wav"), name="clip")
         run_hash = run.hash
     audio = reopened(repo_path, run_hash).get_audio_sequence("clip").values.first()[1]
@@ -305,7 +307,7 @@ def _forms(tmp_path):
 
 def test_every_input_form_of_every_type_round_trips_through_a_repo(repo_path, tmp_path):
     forms = _forms(tmp_path)
-    with Run(repo=repo_path) as run:
+    with Run(repo=repo_path, **QUIET) as run:
         for i, (kind, element, _) in enumerate(forms):
             run.track(element, name=f"form-{i}", context={"kind": kind})
         run_hash = run.hash

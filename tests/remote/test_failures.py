@@ -1,0 +1,176 @@
+"""Network and process failures: nothing lost, nothing applied twice, training never stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from remote_helpers import read_json_line, start_client
+
+from aim_core import Repo, Run
+from aim_core.remote.server_storage import applied_points
+
+
+def assert_complete(repo_path, run_hash: str, points: int, start: int = 0) -> None:
+    """Every step of both metrics is stored, and the server applied each point once."""
+    assert applied_points(Repo(repo_path), run_hash) == 2 * points
+    run = Repo(repo_path).get_run(run_hash)
+    for name, context in (("loss", {"subset": "train"}), ("acc", {})):
+        steps = run.get_metric(name, context).steps
+        assert len(steps) == points, (name, len(steps), points)
+        assert np.array_equal(steps, np.arange(start, start + points)), name
+
+
+def wait_for(predicate, timeout: float = 30.0, every: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")
+
+
+def test_server_killed_and_restarted_mid_run_loses_and_repeats_nothing(server_factory):
+    server = server_factory()
+    client = start_client(server.url, "--points", "3000", "--sleep", "0.001", "--report", "100")
+    run_hash = read_json_line(client)["hash"]
+    while read_json_line(client)["step"] < 600:
+        pass
+    server.kill()
+    time.sleep(1.0)  # the client keeps training and spools meanwhile
+    server.start()
+    out = client.stdout.read().strip().splitlines()
+    assert client.wait(timeout=120) == 0, client.stderr.read()
+    assert json.loads(out[-1])["hashes"] == [run_hash]
+    assert_complete(server.repo, run_hash, 3000)
+    assert Repo(server.url).get_run(run_hash).status == "finished"
+
+
+def test_client_started_while_server_down_catches_up(server_factory):
+    server = server_factory(start=False)
+    client = start_client(server.url, "--points", "500", "--sleep", "0.002", "--report", "100")
+    run_hash = read_json_line(client)["hash"]
+    read_json_line(client)
+    time.sleep(1.0)
+    server.start()
+    assert client.wait(timeout=120) == 0, client.stderr.read()
+    assert_complete(server.repo, run_hash, 500)
+    run = Repo(server.url).get_run(run_hash)
+    assert run.status == "finished" and run["hparams"] == {"client": "c", "index": 0}
+
+
+def test_close_gives_up_after_its_timeout_and_a_later_client_delivers_the_spool(
+        server_factory, tmp_path):
+    server = server_factory(start=False)
+    client = start_client(server.url, "--points", "300",
+                          env={"AIM_CORE_REMOTE_CLOSE_TIMEOUT": "0.5"})
+    run_hash = read_json_line(client)["hash"]
+    assert client.wait(timeout=60) == 0
+    stderr = client.stderr.read()
+    spool_dir = tmp_path / "spool"
+    spooled = list(spool_dir.rglob(f"{run_hash}-*.spool"))
+    assert len(spooled) == 1 and str(spooled[0]) in stderr.replace("\n", "")
+    assert "did not acknowledge 600 points" in stderr
+    server.start()
+    other = Run(repo=server.url)  # any later client of this server replays the orphan
+    other.close()
+    wait_for(lambda: Repo(server.url).run_exists(run_hash)
+             and Repo(server.url).get_run(run_hash).status == "finished")
+    assert_complete(server.repo, run_hash, 300)
+    wait_for(lambda: not spooled[0].exists())
+
+
+def test_training_never_waits_or_raises_while_the_server_is_away(server_factory, monkeypatch):
+    server = server_factory(start=False)
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "0.3")
+    run = Run(repo=server.url, system_tracking_interval=None, capture_terminal_logs=False)
+    run["hparams"] = {"lr": 0.1}
+    for step in range(20_000):
+        run.track(float(step), name="loss", step=step)
+    with pytest.warns(RuntimeWarning, match=r"did not acknowledge 20000 points .* kept in "):
+        run.close()
+
+
+def test_client_killed_leaves_run_crashed_and_another_process_resumes_it(server_factory):
+    server = server_factory()
+    client = start_client(server.url, "--points", "100000", "--sleep", "0.002",
+                          "--report", "50")
+    run_hash = read_json_line(client)["hash"]
+    while read_json_line(client)["step"] < 200:
+        pass
+    os.kill(client.pid, signal.SIGKILL)
+    client.wait()
+    repo = Repo(server.url)
+    assert repo.get_run(run_hash).status == "running"  # until ~3 heartbeats are missed
+    wait_for(lambda: repo.get_run(run_hash).status == "crashed", timeout=20)
+    stored = len(repo.get_run(run_hash).get_metric("loss", {"subset": "train"}).steps)
+    assert stored >= 100
+    resumed = start_client(server.url, "--resume", run_hash, "--points", "50",
+                           "--start", str(stored))
+    assert resumed.wait(timeout=60) == 0, resumed.stderr.read()
+    run = repo.get_run(run_hash)
+    assert run.status == "finished"
+    steps = run.get_metric("loss", {"subset": "train"}).steps
+    assert steps[-1] == stored + 49 and len(np.unique(steps)) == len(steps)
+
+
+def test_an_idle_client_re_attaches_its_run_after_a_server_restart(server_factory):
+    server = server_factory()
+    run = Run(repo=server.url)
+    run.track(1.0, name="x")
+    run.flush()
+    repo = Repo(server.url)
+    server.kill()
+    server.start()
+    # the new server holds nothing until the idle client's next heartbeat re-attaches it
+    wait_for(lambda: repo.get_run(run.hash).status == "running", timeout=10)
+    run.track(2.0, name="x")
+    run.close()
+    stored = repo.get_run(run.hash)
+    assert stored.status == "finished" and stored.get_metric("x").values.tolist() == [1.0, 2.0]
+
+
+def test_a_batch_resent_after_its_run_closed_changes_nothing(server):
+    import httpx
+
+    from aim_core.remote.protocol import Op, Sequence, columns_of, encode_batch
+
+    create = Op("create", {"props": {"creation_time": 1.0}, "heartbeat": 5.0})
+    points = Op("points", sequences=[Sequence("x", {}, "metric", columns_of([(0, 1.0, 0.0, 1.0)]))])
+    first = encode_batch("late1", "s1", 1, [create, points], 5.0)
+    close = encode_batch("late1", "s1", 2, [Op("close", {"status": "finished"})], 5.0)
+    url = f"{server.http}/remote/v1/runs/late1/batches"
+    with httpx.Client() as http:
+        assert http.post(url, content=first).json()["applied"]
+        assert http.post(url, content=close).json()["applied"]
+        for body in (first, close):  # a delayed copy of each arrives after the close
+            assert http.post(url, content=body).json() == {"applied": False,
+                                                           "seq": 1 if body is first else 2}
+    stored = Repo(server.url).get_run("late1")
+    assert stored.status == "finished" and stored.get_metric("x").values.tolist() == [1.0]
+
+
+def test_a_full_spool_drops_batches_and_close_says_so(server_factory, monkeypatch):
+    from aim_core.errors import RemoteError
+
+    server = server_factory(start=False)
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "0.3")
+    monkeypatch.setenv("AIM_CORE_SPOOL_MAX_MB", "0.05")  # 50 kB: a few batches at most
+    rng = np.random.default_rng(0)
+    with pytest.warns(RuntimeWarning) as caught:
+        run = Run(repo=server.url, flush_interval=0.05)
+        for step in range(200_000):  # random values do not compress: the spool fills up
+            run.track(float(rng.random()), name="loss", step=step)
+            if step % 20_000 == 0:
+                time.sleep(0.1)  # let the sender form batches as training goes on
+        with pytest.raises(RemoteError, match="did not fit in the spool"):
+            run.close()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "points dropped: the spool is full" in messages
+    assert "did not acknowledge" in messages
