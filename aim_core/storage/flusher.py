@@ -136,12 +136,6 @@ def flusher() -> Flusher:
         return _flusher[0]
 
 
-def open_writers() -> list[RunWriter]:
-    """The writers open in this process."""
-    with _registry_lock:
-        return list(_writers.values())
-
-
 def ensure_flusher() -> None:
     """Start the flusher thread if none runs (a writer has something to write)."""
     thread = _flusher[0] if _flusher else None

@@ -127,11 +127,6 @@ class KVWriter:
         row = self.conn.execute(self._get_sql, (key,)).fetchone()
         return default if row is None else decode(row[0])
 
-    def get_raw(self, key: str) -> Any:
-        """The stored value at ``key`` as SQLite returns it (text or bytes), or None."""
-        row = self.conn.execute(self._get_sql, (key,)).fetchone()
-        return None if row is None else row[0]
-
     def scan(self, prefix: str) -> list[tuple[str, Any]]:
         """Every ``(key, value)`` whose key starts with ``prefix``, in key order."""
         rows = self.conn.execute(self._scan_sql, key_range(prefix)).fetchall()
@@ -169,10 +164,6 @@ class ReadOnlyKV:
         """Yield every ``(key, value)`` in insertion order."""
         rows = self._conn.execute(self._items_sql).fetchall()
         return ((key, decode(value)) for key, value in rows)
-
-    def raw_rows(self, sql: str, args: tuple = ()) -> list[tuple]:
-        """Run one read statement on this connection."""
-        return self._conn.execute(sql, args).fetchall()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
