@@ -196,7 +196,7 @@ def test_a_read_only_repo_can_be_listed_queried_and_read(repo_path, how):
     copy = Path(tempfile.mkdtemp(prefix="aim-core-readonly-"))  # reachable by another user
     copy.chmod(0o755)
     shutil.copytree(repo_path / ".aim_core", copy / ".aim_core")
-    if how == "chmod":
+    if how != "bind-mount":
         for path in [copy, *copy.rglob("*")]:
             path.chmod(path.stat().st_mode & ~0o222)
     before = _tree(copy)
@@ -263,8 +263,22 @@ def _read_on_a_read_only_bind_mount(repo_path: Path) -> dict | None:
     return None
 
 
+def _no_temp_copy_checks(repo_path) -> dict:
+    """Where not even a private copy can be made, the reader says so instead of hiding runs."""
+    from aim_core.errors import RunUnavailableError
+
+    tempfile.tempdir = str(repo_path)  # as read-only as the repo
+    try:
+        list(Repo(repo_path).iter_runs())
+    except RunUnavailableError as exc:
+        return {"raised": str(exc)}
+    finally:
+        tempfile.tempdir = None
+    return {"raised": ""}
+
+
 @pytest.mark.parametrize("shm", ["shm-removed", "shm-kept"])
-@pytest.mark.parametrize("how", ["chmod", "bind-mount"])
+@pytest.mark.parametrize("how", ["chmod", "bind-mount", "no-temp-copy"])
 def test_a_read_only_copy_of_a_killed_writers_repo_shows_its_wal(repo_path, how, shm):
     out = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(repo_path)],
                          capture_output=True, text=True, timeout=120)
@@ -278,17 +292,17 @@ def test_a_read_only_copy_of_a_killed_writers_repo_shows_its_wal(repo_path, how,
     if shm == "shm-removed":  # backup tools often skip *-shm
         for side in copy.rglob("*-shm"):
             side.unlink()
-    if how == "chmod":
+    if how != "bind-mount":
         for path in [copy, *copy.rglob("*")]:
             path.chmod(path.stat().st_mode & ~0o222)
     before = _tree(copy)
     try:
         if how == "bind-mount":
             found = _read_on_a_read_only_bind_mount(copy)
-        elif os.geteuid() == 0:  # root ignores file modes: it reads as the user nobody
-            found = _read_as_nobody(copy, _wal_checks)
         else:
-            found = _wal_checks(copy)
+            checks = _wal_checks if how == "chmod" else _no_temp_copy_checks
+            # root ignores file modes: it reads as the user nobody
+            found = _read_as_nobody(copy, checks) if os.geteuid() == 0 else checks(copy)
         after = _tree(copy)
     finally:
         for path in [copy, *copy.rglob("*")]:
@@ -297,6 +311,12 @@ def test_a_read_only_copy_of_a_killed_writers_repo_shows_its_wal(repo_path, how,
     if found is None:
         pytest.skip("cannot make a read-only bind mount here (needs unshare and mount rights)")
     assert "error" not in found, found
+    if how == "no-temp-copy":  # with its -shm kept, SQLite reads the WAL in place
+        if shm == "shm-removed":
+            assert "cannot be read in place" in found["raised"] and "TMPDIR" in found["raised"]
+        else:
+            assert found["raised"] == ""
+        return
     assert len(found["runs"]) == 4 and found["runs"][crashed] == "crashed"
     assert sorted(found["runs"].values()) == ["crashed", "finished", "finished", "finished"]
     assert found["values"][crashed] == [step * 0.5 for step in range(20)]
