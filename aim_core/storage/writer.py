@@ -217,7 +217,8 @@ class RunWriter:
     def _warn_closed(self) -> None:
         self._warn_once(f"aim-core: run {self.run_hash} was closed (by a SIGTERM, at exit or in "
                         "a forked child); what is tracked or set on it now is not stored. "
-                        f"Reopen it with Run(run_hash={self.run_hash!r}) to write again.")
+                        f"Reopen it with Run(run_hash={self.run_hash!r}) to write again.",
+                        stacklevel=5)  # the caller of track() / run[...] = ...
 
     def _seal(self) -> None:
         """After the close: buffers that warn instead of silently keeping points."""
@@ -360,10 +361,10 @@ class RunWriter:
                             "sequences are written.")
         return True
 
-    def _warn_once(self, message: str) -> None:
+    def _warn_once(self, message: str, stacklevel: int = 3) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
 
     def _describe(self, seq_id: str) -> str:
         seq = next((s for s in self.sequences if s.seq_id == seq_id), None)
