@@ -77,13 +77,16 @@ def _patch_current() -> None:
             continue  # no console (pythonw), already ours, or stderr is stdout's object
         try:
             _patches.append(_Patch(stream, index))
-        except (AttributeError, TypeError):  # a stream object that takes no attributes
+        except Exception:  # a stream that takes no attributes (slots, a read-only proxy)
             continue
 
 
 def _uninstall() -> None:
     for patch in reversed(_patches):
-        patch.undo()
+        try:
+            patch.undo()
+        except Exception:  # the stream refuses now: ours stays, as a pass-through
+            patch.live = False
     _patches.clear()
 
 

@@ -264,3 +264,58 @@ def test_a_live_run_reads_its_own_lines(repo_path, capsys):
         time.sleep(0.02)
     assert _lines(run) == [(0, "visible while running")]
     run.close()
+
+
+class _ReadOnlyProxy:
+    """A stream proxy that takes no attributes (as some notebook and web frameworks' do)."""
+
+    def __init__(self, stream):
+        object.__setattr__(self, "_stream", stream)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def __setattr__(self, name, value):
+        raise RuntimeError("read-only proxy")
+
+
+class _StickyStream:
+    """A stream that takes our wrapper but refuses to give it back."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._stream.write(text)
+
+    def flush(self):
+        self._stream.flush()
+
+    def __delattr__(self, name):
+        raise RuntimeError("cannot delete attributes")
+
+
+def test_a_stream_that_refuses_our_wrapper_leaves_the_run_working(repo_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(sys, "stdout", _ReadOnlyProxy(sys.stdout))
+    with Run(repo=repo_path, system_tracking_interval=None) as run:
+        print("shown")
+        print("to stderr", file=sys.stderr)
+        run.track(1.0, name="loss")
+    assert capsys.readouterr() == ("shown\n", "to stderr\n")
+    stored = Repo(repo_path).get_run(run.hash)
+    assert stored.status == "finished"
+    assert _lines(stored) == [(0, "to stderr")]
+
+
+def test_a_stream_that_refuses_to_be_restored_still_closes_the_run(repo_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(sys, "stdout", _StickyStream(sys.stdout))
+    run = Run(repo=repo_path, system_tracking_interval=None)
+    print("during")
+    run.close()
+    print("after")  # our wrapper stays on the stream, passing writes through
+    assert capsys.readouterr().out == "during\nafter\n"
+    stored = Repo(repo_path).get_run(run.hash)
+    assert stored.status == "finished"
+    assert _lines(stored) == [(0, "during")]
