@@ -1,8 +1,9 @@
 """A run session's numbered batches that the server has not acknowledged yet, oldest first.
 
-They wait in memory while the server answers. After the first failure they move to the
-on-disk spool (bounded), and later batches join them there, so memory stays small and
-nothing is lost when the process ends before the server is back.
+They wait in memory while the server answers. After the first failure, or once more than
+``SPILL_BYTES`` wait (a server that answers slowly, or not at all), they move to the on-disk
+spool (bounded), and later batches join them there, so memory stays small and nothing is lost
+when the process ends before the server is back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from .spool import Spool, SpoolFull
 
+SPILL_BYTES = 32 << 20  # batches waiting in memory beyond this go to the spool
 MAX_MEMORY_BYTES = 256 << 20  # only used when the spool cannot be created
 
 
@@ -55,6 +57,9 @@ class Outbox:
             except (SpoolFull, OSError) as exc:
                 self._lose(points, f"the spool is full ({exc})")
                 return
+        if self._memory_bytes + len(body) > SPILL_BYTES and self.spill():
+            self.add(body, points)
+            return
         if self._memory_bytes + len(body) > MAX_MEMORY_BYTES:
             self._lose(points, "the in-memory queue is full and the spool is unavailable")
             return

@@ -305,10 +305,18 @@ class RemoteRunWriter:
         self.flush()
 
     def flush_quietly(self) -> bool:
-        """Wake the sender (the process flusher calls this when a buffer grows large)."""
+        """A buffer grew large (the process flusher calls this): form its batches here, so
+        memory stays bounded while the sender waits on a slow or silent server, and wake the
+        sender. Never raises."""
         self.next_flush = math.inf  # Run.track may set it to 0 to ask for a flush now
-        if self.sender is not None:
-            self.sender.wake(force=True)
+        sender = self.sender
+        if sender is None:
+            return True
+        try:
+            sender.form_all()
+        except Exception as exc:  # the sender forms them on its next cycle
+            self._warn_once(f"aim-core: run {self.run_hash}: {exc!r}")
+        sender.wake(force=True)
         return True
 
     def close(self, status: str | None = None) -> None:

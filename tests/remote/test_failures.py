@@ -174,3 +174,51 @@ def test_a_full_spool_drops_batches_and_close_says_so(server_factory, monkeypatc
     messages = " ".join(str(w.message) for w in caught)
     assert "points dropped: the spool is full" in messages
     assert "did not acknowledge" in messages
+
+
+SILENT_SERVER_CLIENT = """
+import json, os, socket, sys, time
+import numpy as np
+silent = socket.socket()
+silent.bind(("127.0.0.1", 0))
+silent.listen(16)  # takes connections, never answers: a hung server or a dead proxy
+from aim_core import Run
+from aim_core.remote import outbox
+from aim_core.storage.flusher import FLUSH_AT_POINTS
+outbox.SPILL_BYTES = 1 << 20
+run = Run(repo=f"aim://127.0.0.1:{silent.getsockname()[1]}", system_tracking_interval=None,
+          capture_terminal_logs=False)
+writer, total = run._writer, 800_000
+for step, value in enumerate(np.random.default_rng(0).random(total).tolist()):
+    run.track(value, name="loss", step=step)
+deadline = time.time() + 30
+while writer.pending_count() >= FLUSH_AT_POINTS and time.time() < deadline:
+    time.sleep(0.05)
+report = {"pending": writer.pending_count(), "memory": writer.outbox._memory_bytes,
+          "spooled": writer.outbox.points, "where": writer.outbox.where()}
+run.close()
+print(json.dumps(report))
+"""
+
+
+def test_a_silent_server_keeps_client_memory_bounded_and_the_points_spooled(client_env,
+                                                                           tmp_path):
+    import subprocess
+    import sys
+
+    from aim_core.remote.spool import Spool
+    from aim_core.storage.flusher import FLUSH_AT_POINTS
+
+    env = {**os.environ, "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "1"}
+    done = subprocess.run([sys.executable, "-c", SILENT_SERVER_CLIENT], env=env,
+                          capture_output=True, text=True, timeout=180, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["pending"] < FLUSH_AT_POINTS  # formed into batches while the sender waits
+    assert report["memory"] <= 1 << 20  # ... and those went to the spool on disk
+    assert report["pending"] + report["spooled"] == 800_000
+    assert "did not acknowledge 800000 points" in done.stderr
+    spool = Spool(report["where"], create=False)
+    try:
+        assert spool.points == 800_000  # close() spooled the rest: nothing lost
+    finally:
+        spool.close()
