@@ -145,6 +145,13 @@ MALFORMED = {
     "server-owned prop": raw_body(b'{"v": 1, "run": "r1", "session": "s", "seq": 5, "ops": [{"op":'
                                   b' "meta", "params": {}, "props": {"status": "finished"}}]}'),
     "other run": batch("r2", session="s9"),
+    "deeply nested header": raw_body(b'{"v": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "int param beyond int64": raw_body(b'{"v": 1, "run": "r1", "session": "s", "seq": 5, "ops": '
+                                       b'[{"op": "meta", "params": {"a": 1180591620717411303424},'
+                                       b' "props": {}}]}'),
+    "params nested too deep": raw_body(b'{"v": 1, "run": "r1", "session": "s", "seq": 5, "ops": '
+                                       b'[{"op": "meta", "params": ' + b'{"a": ' * 200 + b"1" +
+                                       b"}" * 200 + b', "props": {}}]}'),
     "zip bomb": zlib.compress(b"ACB1" + b"\0" * (200 << 20)),
 }
 
