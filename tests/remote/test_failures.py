@@ -222,3 +222,30 @@ def test_a_silent_server_keeps_client_memory_bounded_and_the_points_spooled(clie
         assert spool.points == 800_000  # close() spooled the rest: nothing lost
     finally:
         spool.close()
+
+
+def test_a_server_whose_stderr_cannot_be_written_still_answers_errors(tmp_path, client_env):
+    import subprocess
+    import sys
+
+    import httpx
+    from remote_helpers import SERVER_MAIN, free_port, wait_until_up
+
+    repo = Repo(tmp_path / "repo", init=True)
+    (repo.runs_dir / "abc.sqlite").mkdir()  # a run file that cannot be opened: a 503
+    port = free_port()
+    with open("/dev/full", "w") as full:  # every write fails, as on a full disk
+        server = subprocess.Popen([sys.executable, "-c", SERVER_MAIN, "server", "--repo",
+                                   str(tmp_path / "repo"), "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=full, text=True)
+    try:
+        assert "aim-core server" in server.stdout.readline()
+        wait_until_up(f"http://127.0.0.1:{port}")
+        for path in ("/runs/abc/state", "/runs/abc/series?name=x"):
+            answer = httpx.get(f"http://127.0.0.1:{port}/remote/v1{path}", timeout=30)
+            assert answer.status_code == 503, (path, answer.text)
+            assert "cannot be read now" in answer.json()["error"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        server.stdout.close()
