@@ -171,6 +171,7 @@ class Sender(threading.Thread):
                                "retries.")
 
     def _reached(self) -> None:
+        self.transport.silent_since_close = False
         self.backoff = BACKOFF_START
         self.last_contact = time.monotonic()
         self.contacted = True

@@ -32,6 +32,7 @@ from .urls import server_key
 MAX_BATCH_BYTES = 8 << 20  # metric points (32 bytes each) and object payloads per batch
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_CLOSE_TIMEOUT = 30.0
+SILENT_CLOSE_TIMEOUT = 1.0  # a close after another one gave up on the same, still silent, server
 FLUSH_TIMEOUT = 10.0
 
 
@@ -336,7 +337,10 @@ class RemoteRunWriter:
         if sender is None:
             return
         timeout = close_timeout()
+        if sender.away and self.transport.silent_since_close:
+            timeout = min(timeout, SILENT_CLOSE_TIMEOUT)
         if not sender.drain(timeout):
+            self.transport.silent_since_close = sender.away
             sender.persist()
             with self.outbox.lock:
                 points, where = self.outbox.points, self.outbox.where()

@@ -249,3 +249,27 @@ def test_a_server_whose_stderr_cannot_be_written_still_answers_errors(tmp_path, 
         server.terminate()
         server.wait(timeout=20)
         server.stdout.close()
+
+
+SEVERAL_RUNS_CLIENT = """
+import sys
+from aim_core import Run
+runs = [Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+        for _ in range(3)]
+for run in runs:
+    for i in range(100):
+        run.track(float(i), name="loss", step=i)
+"""  # no close(): the process exits, as a script whose server went away does
+
+
+def test_closing_several_runs_waits_for_a_silent_server_once(server_factory, client_env):
+    import re
+    import subprocess
+    import sys
+
+    server = server_factory(start=False)  # never comes up
+    env = {**os.environ, "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "3"}
+    done = subprocess.run([sys.executable, "-W", "always", "-c", SEVERAL_RUNS_CLIENT, server.url],
+                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    waited = re.findall(r"did not acknowledge (\d+) points within (\S+) s", done.stderr)
+    assert waited == [("100", "3"), ("100", "1"), ("100", "1")], done.stderr
