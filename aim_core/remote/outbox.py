@@ -8,6 +8,7 @@ when the process ends before the server is back.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections import deque
@@ -113,4 +114,5 @@ class Outbox:
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(f"aim-core: {message}", RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Warning):  # -W error: called on background threads
+                warnings.warn(f"aim-core: {message}", RuntimeWarning, stacklevel=3)

@@ -6,6 +6,7 @@ Nothing here ever raises into the training thread; problems become one warning e
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
@@ -198,4 +199,5 @@ class Sender(threading.Thread):
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            with contextlib.suppress(Warning):  # -W error must not end the sending thread
+                warnings.warn(message, RuntimeWarning, stacklevel=2)

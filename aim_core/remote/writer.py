@@ -7,6 +7,7 @@ params, props and closing become operations in the same ordered stream as the po
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -285,7 +286,8 @@ class RemoteRunWriter:
     def _warn_once(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Warning):  # -W error: called on background threads
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # -- flushing and closing ---------------------------------------------------------------
     def flush(self) -> bool:

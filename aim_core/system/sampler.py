@@ -11,6 +11,7 @@ here ever raises into training: a failed reading is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -75,9 +76,10 @@ class Subscription:
             self._take(reading)
         except Exception as exc:  # e.g. the user made __system__cpu a text sequence
             self._stopped = True
-            warnings.warn(f"aim-core stopped sampling system metrics into run "
-                          f"{getattr(self.target, 'run_hash', '?')}: {exc!r}",
-                          RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Warning):  # -W error must not stop the sampler or a close
+                warnings.warn(f"aim-core stopped sampling system metrics into run "
+                              f"{getattr(self.target, 'run_hash', '?')}: {exc!r}",
+                              RuntimeWarning, stacklevel=3)
 
     def _take(self, reading: Reading | None) -> None:
         if self._stopped or getattr(self.target, "closed", False):
@@ -149,8 +151,10 @@ def read() -> Reading | None:
         except Exception as exc:  # sampling must never stop training
             if not readings.warned:
                 readings.warned = True
-                warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
-                              "check that psutil is installed.", RuntimeWarning, stacklevel=2)
+                with contextlib.suppress(Warning):  # -W error: sampler thread or a close
+                    warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
+                                  "check that psutil is installed.", RuntimeWarning,
+                                  stacklevel=2)
             return None
 
 

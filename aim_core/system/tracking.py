@@ -9,6 +9,7 @@ one writer, so a run is sampled and captured once however often it is opened in 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
@@ -108,5 +109,6 @@ class SystemTracking:
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(f"aim-core could not record the terminal output of run "
-                          f"{self.writer.run_hash}: {exc!r}", RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Warning):  # -W error must not stop a flush or a close
+                warnings.warn(f"aim-core could not record the terminal output of run "
+                              f"{self.writer.run_hash}: {exc!r}", RuntimeWarning, stacklevel=3)

@@ -319,3 +319,25 @@ def test_a_stream_that_refuses_to_be_restored_still_closes_the_run(repo_path, ca
     stored = Repo(repo_path).get_run(run.hash)
     assert stored.status == "finished"
     assert _lines(stored) == [(0, "during")]
+
+
+STRICT = textwrap.dedent("""
+    import sys
+    from aim_core import Run
+    run = Run(repo=sys.argv[1], system_tracking_interval=None, flush_interval=60)
+    run.track(1.0, name="logs")  # the script's own metric "logs": lines cannot go there
+    run.track(2.0, name="loss")
+    print("a line")
+    run.close()
+    sys.stderr.write(run.hash)
+""")
+
+
+def test_warnings_as_errors_never_break_close(repo_path):
+    done = subprocess.run([sys.executable, "-W", "error", "-c", STRICT, str(repo_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    stored = Repo(repo_path).get_run(done.stderr)
+    assert stored.status == "finished"
+    assert stored.get_metric("loss").values.tolist() == [2.0]
+    assert stored.get_metric("logs").values.tolist() == [1.0]

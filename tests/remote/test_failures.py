@@ -273,3 +273,31 @@ def test_closing_several_runs_waits_for_a_silent_server_once(server_factory, cli
                           env=env, capture_output=True, text=True, timeout=120, check=True)
     waited = re.findall(r"did not acknowledge (\d+) points within (\S+) s", done.stderr)
     assert waited == [("100", "3"), ("100", "1"), ("100", "1")], done.stderr
+
+
+STRICT_CLIENT = """
+import json, sys, time
+from aim_core import Run
+run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+print(json.dumps({"hash": run.hash}), flush=True)
+for i in range(int(sys.argv[2])):
+    run.track(float(i), name="loss", step=i)
+    time.sleep(0.002)
+run.close()
+"""
+
+
+def test_warnings_as_errors_do_not_stop_the_sender(server_factory, client_env):
+    import subprocess
+    import sys
+
+    server = server_factory(start=False)
+    client = subprocess.Popen(
+        [sys.executable, "-W", "error", "-c", STRICT_CLIENT, server.url, "1500"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_hash = read_json_line(client)["hash"]
+    time.sleep(1.0)  # the sender finds no server and warns: an error under -W error
+    server.start()
+    _, err = client.communicate(timeout=120)
+    assert client.returncode == 0, err  # close() found everything acknowledged
+    assert applied_points(Repo(server.repo), run_hash) == 1500
