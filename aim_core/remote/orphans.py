@@ -62,7 +62,7 @@ def replay(transport: Transport, run_hash: str, spool: Spool) -> bool:
             rejected = spool.path.with_name(spool.path.name + ".rejected")
             spool.close()
             os.replace(spool.path, rejected)
-            with contextlib.suppress(Warning):  # -W error must not end the replay thread
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: replay goes on
                 warnings.warn(f"aim-core: server {transport.url} refused the spooled batches "
                               f"of run {run_hash} ({exc.status}: {exc}); they are kept in "
                               f"{rejected}.", RuntimeWarning, stacklevel=2)

@@ -114,5 +114,5 @@ class Outbox:
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            with contextlib.suppress(Warning):  # -W error: called on background threads
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: threads go on
                 warnings.warn(f"aim-core: {message}", RuntimeWarning, stacklevel=3)

@@ -199,5 +199,5 @@ class Sender(threading.Thread):
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            with contextlib.suppress(Warning):  # -W error must not end the sending thread
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: the thread goes on
                 warnings.warn(message, RuntimeWarning, stacklevel=2)

@@ -286,7 +286,7 @@ class RemoteRunWriter:
     def _warn_once(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            with contextlib.suppress(Warning):  # -W error: called on background threads
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: threads go on
                 warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # -- flushing and closing ---------------------------------------------------------------

@@ -76,7 +76,7 @@ class Subscription:
             self._take(reading)
         except Exception as exc:  # e.g. the user made __system__cpu a text sequence
             self._stopped = True
-            with contextlib.suppress(Warning):  # -W error must not stop the sampler or a close
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: sampling goes on
                 warnings.warn(f"aim-core stopped sampling system metrics into run "
                               f"{getattr(self.target, 'run_hash', '?')}: {exc!r}",
                               RuntimeWarning, stacklevel=3)
@@ -151,7 +151,7 @@ def read() -> Reading | None:
         except Exception as exc:  # sampling must never stop training
             if not readings.warned:
                 readings.warned = True
-                with contextlib.suppress(Warning):  # -W error: sampler thread or a close
+                with contextlib.suppress(Exception):  # -W error, a closed stderr: sampling goes on
                     warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
                                   "check that psutil is installed.", RuntimeWarning,
                                   stacklevel=2)

@@ -109,6 +109,6 @@ class SystemTracking:
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            with contextlib.suppress(Warning):  # -W error must not stop a flush or a close
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: the close goes on
                 warnings.warn(f"aim-core could not record the terminal output of run "
                               f"{self.writer.run_hash}: {exc!r}", RuntimeWarning, stacklevel=3)
