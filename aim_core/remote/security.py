@@ -19,12 +19,16 @@ Scope = dict[str, Any]
 
 
 def read_token_file(path: str | Path) -> str:
-    """The token in ``path``: its text without the trailing newline; ValueError if empty."""
-    text = Path(path).read_text(encoding="utf-8")
-    token = text.rstrip("\r\n")
-    if not token.strip():
+    """The token in ``path``: its text without surrounding white space (an HTTP header cannot
+    carry it, so a client could never match it); ValueError if empty or not printable ASCII."""
+    token = Path(path).read_text(encoding="utf-8").strip()
+    if not token:
         raise ValueError(f"token file {path} is empty; put a long random string in it "
                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)")
+    if not (token.isascii() and token.isprintable()):
+        raise ValueError(f"token file {path} holds characters an HTTP header cannot carry; use "
+                         "printable ASCII (e.g. `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe())'`)")
     return token
 
 

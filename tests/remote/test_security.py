@@ -88,6 +88,27 @@ def test_clients_send_the_token_from_env_or_argument(server_factory, token_file,
     assert len(list(Repo(server.url).iter_runs())) == 1
 
 
+def test_white_space_around_a_token_is_not_part_of_it(server_factory, tmp_path, monkeypatch):
+    padded = tmp_path / "padded-token"
+    padded.write_text(f" {TOKEN}\t \r\n")
+    server = server_factory("--token-file", str(padded))
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "20")
+    monkeypatch.setenv("AIM_CORE_TOKEN", padded.read_text().rstrip("\n"))  # "$(cat file)"
+    with Run(repo=server.url, system_tracking_interval=None) as run:
+        run.track(1.0, name="x")
+    assert Repo(server.url).get_run(run.hash).status == "finished"
+
+
+def test_a_token_no_header_can_carry_is_refused_with_a_message(tmp_path):
+    bad = tmp_path / "token"
+    bad.write_text("s3cret-tökén\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", SERVER_MAIN, "server", "--repo",
+                           str(tmp_path / "r"), "--port", str(free_port()), "--token-file",
+                           str(bad)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "printable ASCII" in done.stderr
+
+
 def test_non_loopback_host_needs_a_token_or_insecure(tmp_path, token_file):
     base = [sys.executable, "-c", SERVER_MAIN, "server", "--repo", str(tmp_path / "r"),
             "--host", "0.0.0.0", "--port", str(free_port())]
