@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECRET_WORDS = ("key", "token", "secret", "pass", "credential", "auth", "cookie", "private")
+SECRET_WORDS = ("key", "token", "secret", "pass", "cred", "auth", "cookie", "private", "jwt",
+                "webhook")
 SECRET_PARTS = ("pat", "pw", "pwd", "dsn", "sig", "sas")  # whole parts of a name: GITHUB_PAT
 NOT_SECRET = ("PWD", "OLDPWD")  # the shell's working folders
 HIDDEN = "<hidden>"
@@ -29,6 +30,12 @@ GIT_TIMEOUT = 2.0
 # written unencoded may hold ``/`` or ``@``; ``host:port/`` is not a password), or ``user@``.
 _URL_CREDENTIALS = re.compile(
     r"(?i)([a-z][a-z0-9+.-]*://)(?:[^\s@/:]*:(?!\d+(?:[/?#]|$))\S*@|[^\s@/:]*@)")
+# Tokens whose shape gives them away wherever they stand: GitHub, Hugging Face, Slack,
+# OpenAI/Anthropic-style ``sk-``, AWS access key ids, GitLab, npm, PyPI, JWTs.
+_KNOWN_TOKEN = re.compile(
+    r"(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|hf_[A-Za-z0-9]{20,}|xox[abposr]-[\w-]{10,}"
+    r"|sk-[\w-]{20,}|A[KS]IA[0-9A-Z]{16}|glpat-[\w-]{20,}|npm_[A-Za-z0-9]{30,}"
+    r"|pypi-[\w-]{50,}|eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]*)")
 # ``password=x``, ``AccountKey=x``, ``&sig=x``: a secret-looking setting inside a value.
 _SECRET_SETTING = re.compile(
     r"(?i)((?:^|[^a-z0-9])(?:[a-z0-9_.-]*(?:key|token|secret|pass|credential|auth)"
@@ -99,12 +106,15 @@ def environment_variables(environ: dict[str, str] | None = None) -> dict[str, st
 def _holds_credentials(value: str) -> bool:
     """True for a value with a URL's user info (a token is often the user) or a secret
     setting (``Password=...;``, ``?sig=...``)."""
-    return bool(_URL_CREDENTIALS.search(value) or _SECRET_SETTING.search(value))
+    return bool(_URL_CREDENTIALS.search(value) or _SECRET_SETTING.search(value)
+                or _KNOWN_TOKEN.search(value))
 
 
 def strip_url_credentials(url: str) -> str:
-    """``https://user:token@host/x`` -> ``https://host/x``; ``?password=x`` -> hidden."""
-    return _SECRET_SETTING.sub(rf"\1={HIDDEN}", _URL_CREDENTIALS.sub(r"\1", url))
+    """``https://user:token@host/x`` -> ``https://host/x``; ``?password=x`` and tokens of a
+    known shape (``ghp_...``) -> hidden."""
+    text = _SECRET_SETTING.sub(rf"\1={HIDDEN}", _URL_CREDENTIALS.sub(r"\1", url))
+    return _KNOWN_TOKEN.sub(HIDDEN, text)
 
 
 def arguments(argv: list[str]) -> list[str]:

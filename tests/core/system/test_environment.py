@@ -114,6 +114,9 @@ SNEAKY = {  # names that say nothing, values that carry the secret
     "BLOB_URL": "https://a.blob.core.windows.net/c?sv=2020&sig=s3cr3t",
     "SENTRY_DSN": "https://s3cr3t@o1.ingest.sentry.io/1",
     "GITHUB_PAT": "ghp_s3cr3t", "MYSQL_PWD": "s3cr3t", "REDIS_URL": "redis://:s3cr3t@h:6379",
+    "GCP_CREDS": "s3cr3t", "CI_JOB_JWT_V2": "s3cr3t", "SLACK_WEBHOOK": "https://hooks.x/s3cr3t",
+    "GH": "ghp_s3cr3tAbCdEfGhIjKlMnOpQrStUvWxYz01", "HF": "hf_s3cr3tAbCdEfGhIjKlMnOpQrSt",
+    "ID": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzM2NyM3QifQ.s3cr3t-sig",
 }
 
 
@@ -126,11 +129,12 @@ def test_a_secret_in_the_value_or_a_short_name_is_left_out(name):
 def test_arguments_hide_credentials_inside_urls_and_settings():
     argv = ["train.py", "--db", "postgres://u:pa/ss-s3cr3t@h/x", "db.password=s3cr3t",
             "https://u:p@ss-s3cr3t@host/x", "trainer.max_epochs=3",
-            "git+https://github.com/a/b@v1.0"]
+            "git+https://github.com/a/b@v1.0", "ghp_s3cr3tAbCdEfGhIjKlMnOpQrStUvWxYz01"]
     shown = arguments(argv)
     assert "s3cr3t" not in json.dumps(shown)
     assert shown == ["train.py", "--db", "postgres://h/x", f"db.password={HIDDEN}",
-                     "https://host/x", "trainer.max_epochs=3", "git+https://github.com/a/b@v1.0"]
+                     "https://host/x", "trainer.max_epochs=3", "git+https://github.com/a/b@v1.0",
+                     HIDDEN]
 
 
 def test_git_remote_with_an_at_sign_in_the_password_is_stripped(tmp_path):
