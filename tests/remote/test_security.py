@@ -109,6 +109,14 @@ def test_a_token_no_header_can_carry_is_refused_with_a_message(tmp_path):
     assert "printable ASCII" in done.stderr
 
 
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(tmp_path, port):
+    done = subprocess.run([sys.executable, "-c", SERVER_MAIN, "server", "--repo",
+                           str(tmp_path / "r"), "--port", port], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "is not a TCP port" in done.stderr, done.stderr
+
+
 def test_non_loopback_host_needs_a_token_or_insecure(tmp_path, token_file):
     base = [sys.executable, "-c", SERVER_MAIN, "server", "--repo", str(tmp_path / "r"),
             "--host", "0.0.0.0", "--port", str(free_port())]
