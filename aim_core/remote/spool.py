@@ -82,9 +82,6 @@ class Spool:
             offset += _RECORD.size + length
         return offset
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self.records())
-
     @property
     def empty(self) -> bool:
         """True when every record has been acknowledged."""
