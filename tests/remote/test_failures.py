@@ -301,3 +301,55 @@ def test_warnings_as_errors_do_not_stop_the_sender(server_factory, client_env):
     _, err = client.communicate(timeout=120)
     assert client.returncode == 0, err  # close() found everything acknowledged
     assert applied_points(Repo(server.repo), run_hash) == 1500
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 8 MiB tmpfs (needs root and mount; skipped elsewhere), unmounted after the test."""
+    import subprocess
+
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder):
+    """Write a file until the disk is full; return it."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_on_the_server_keeps_points_waiting_until_space_returns(
+        client_env, small_disk, tmp_path, monkeypatch):
+    from remote_helpers import ServerProcess, free_port
+
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "60")
+    (tmp_path / "on_disk").mkdir()
+    (tmp_path / "on_disk" / "repo").symlink_to(small_disk)  # the server's log stays elsewhere
+    server = ServerProcess(tmp_path / "on_disk" / "repo", free_port()).start()
+    try:
+        filler = _fill(small_disk)
+        client = start_client(server.url, "--points", "500", "--sleep", "0.004",
+                              "--report", "100")
+        run_hash = read_json_line(client)["hash"]
+        wait_for(lambda: "full" in server.log(), timeout=60)  # the server answers 503: retry
+        assert client.poll() is None  # training goes on
+        filler.unlink()
+        out = client.stdout.read().strip().splitlines()
+        assert client.wait(timeout=120) == 0, client.stderr.read()
+        assert json.loads(out[-1])["hashes"] == [run_hash]
+        assert_complete(server.repo, run_hash, 500)
+        assert Repo(server.repo).get_run(run_hash).status == "finished"
+    finally:
+        server.stop()
