@@ -12,6 +12,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
+from ..storage.exits import critical
 from .protocol import encode_batch
 from .transport import Rejected, Unreachable
 
@@ -47,7 +48,8 @@ class Sender(threading.Thread):
             self.wake_event.wait(self._seconds_to_next())
             self.wake_event.clear()
             try:
-                self._cycle()
+                with critical():  # a run finalized on this thread is closed by the flusher
+                    self._cycle()
             except Exception as exc:  # a bug here must not end the sending for good
                 self._warn("bug", f"aim-core: sender of run {self.writer.run_hash}: {exc!r}")
                 self.retry_at = time.monotonic() + BACKOFF_MAX

@@ -19,6 +19,7 @@ import warnings
 from typing import Any, Protocol
 
 from ..context import context_key
+from ..storage.exits import critical
 from ..values import NAN
 from .gpu import GpuReader
 from .stats import CpuMark, ProcessStats, Reading, sample_values
@@ -68,7 +69,7 @@ class Subscription:
 
     def take(self, reading: Reading | None) -> None:
         """Append one sample from ``reading`` (None: the reading failed) and schedule the next."""
-        with self._lock:
+        with critical(), self._lock:  # see read()
             self._take_safely(reading)
 
     def _take_safely(self, reading: Reading | None) -> None:
@@ -143,7 +144,9 @@ _readings = _Readings()
 def read() -> Reading | None:
     """Read the machine now; None (and one warning per process) when psutil fails."""
     readings = _readings
-    with readings.lock:
+    # critical(): a dropped Run collected by the garbage collector while this thread holds
+    # the lock is closed later by the flusher, not here (its close would wait on this lock).
+    with critical(), readings.lock:
         try:
             if readings.stats is None:
                 readings.stats = ProcessStats()
@@ -222,7 +225,7 @@ _lock = threading.Lock()
 def subscribe(target: MetricTarget, interval: float) -> Subscription:
     """Sample the machine into ``target`` now and every ``interval`` seconds until stopped."""
     sub = Subscription(target, interval)
-    with _lock:
+    with critical(), _lock:  # see read()
         if not _sampler or _sampler[0].stopping or not _sampler[0].is_alive():
             _sampler[:] = [Sampler()]
             _sampler[0].start()
@@ -231,7 +234,7 @@ def subscribe(target: MetricTarget, interval: float) -> Subscription:
 
 
 def _unsubscribe(sub: Subscription) -> None:
-    with _lock:
+    with critical(), _lock:
         if _sampler and _sampler[0].remove(sub):
             _sampler.pop().stop()
 

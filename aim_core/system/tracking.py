@@ -15,6 +15,7 @@ import time
 import warnings
 from typing import Any
 
+from ..storage.exits import critical
 from . import sampler
 from .log_lines import Line, LineSplitter
 from .terminal import TerminalCapture
@@ -63,7 +64,7 @@ class SystemTracking:
 
     def collect(self) -> None:
         """Turn what was written since the last call into ``logs`` points (flusher thread)."""
-        with self._lock:
+        with critical(), self._lock:  # a run finalized meanwhile is closed by the flusher
             capture, splitter = self._capture, self._splitter
             if capture is None or splitter is None:
                 return

@@ -341,3 +341,27 @@ def test_warnings_as_errors_never_break_close(repo_path):
     assert stored.status == "finished"
     assert stored.get_metric("loss").values.tolist() == [2.0]
     assert stored.get_metric("logs").values.tolist() == [1.0]
+
+
+CYCLES = textwrap.dedent("""
+    import gc, sys
+    from aim_core import Run
+
+    class Trainer:  # holds its run and a closure over itself: freed only by the collector
+        def __init__(self, repo):
+            self.run = Run(repo=repo, system_tracking_interval=0.1, flush_interval=5)
+            self.log = lambda v: self.run.track(v, name="loss")
+
+    gc.set_threshold(1)  # collections (and the finalizers of dropped runs) at any allocation
+    for i in range(100):
+        trainer = Trainer(sys.argv[1])
+        trainer.log(float(i))
+""")
+
+
+def test_runs_dropped_in_reference_cycles_are_closed_without_a_deadlock(repo_path):
+    done = subprocess.run([sys.executable, "-c", CYCLES, str(repo_path)], capture_output=True,
+                          text=True, timeout=120)  # a deadlock: the process never ends
+    assert done.returncode == 0, done.stderr
+    runs = list(Repo(repo_path).iter_runs())
+    assert len(runs) == 100 and {run.status for run in runs} == {"finished"}
