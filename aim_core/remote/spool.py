@@ -17,6 +17,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from .settings import env_number
+
 MAGIC = b"ACSPOOL1"
 _HEAD = struct.Struct("<Q")
 _RECORD = struct.Struct("<III")
@@ -35,8 +37,8 @@ def spool_root() -> Path:
 
 def max_spool_bytes() -> int:
     """The size bound of one spool file: ``AIM_CORE_SPOOL_MAX_MB``, default 1024 MiB."""
-    value = os.environ.get("AIM_CORE_SPOOL_MAX_MB")
-    return int(float(value) * (1 << 20)) if value else DEFAULT_MAX_BYTES
+    megabytes = env_number("AIM_CORE_SPOOL_MAX_MB", DEFAULT_MAX_BYTES / (1 << 20), 0.0, 1 << 40)
+    return int(megabytes * (1 << 20))
 
 
 class SpoolFull(Exception):

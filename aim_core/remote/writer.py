@@ -26,6 +26,7 @@ from ..storage.points import latest_per_step
 from .outbox import Outbox
 from .protocol import EDITABLE_PROPS, METRIC, Op, Sequence, columns_of
 from .sender import Sender
+from .settings import env_number
 from .spool import spool_root
 from .transport import Transport
 from .urls import server_key
@@ -38,13 +39,14 @@ FLUSH_TIMEOUT = 10.0
 
 
 def heartbeat_interval() -> float:
-    """Seconds between heartbeats: ``AIM_CORE_HEARTBEAT_INTERVAL``, default 10."""
-    return float(os.environ.get("AIM_CORE_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT))
+    """Seconds between heartbeats: ``AIM_CORE_HEARTBEAT_INTERVAL`` (the server takes up to
+    an hour), default 10."""
+    return env_number("AIM_CORE_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT, 0.01, 3600.0)
 
 
 def close_timeout() -> float:
     """How long ``close()`` waits for the server: ``AIM_CORE_REMOTE_CLOSE_TIMEOUT``, 30 s."""
-    return float(os.environ.get("AIM_CORE_REMOTE_CLOSE_TIMEOUT", DEFAULT_CLOSE_TIMEOUT))
+    return env_number("AIM_CORE_REMOTE_CLOSE_TIMEOUT", DEFAULT_CLOSE_TIMEOUT, 0.0, 86400.0)
 
 
 class RemoteSequence:

@@ -353,3 +353,16 @@ def test_a_full_disk_on_the_server_keeps_points_waiting_until_space_returns(
         assert Repo(server.repo).get_run(run_hash).status == "finished"
     finally:
         server.stop()
+
+
+def test_bad_client_settings_in_the_environment_fall_back_to_defaults(server):
+    env = {"AIM_CORE_HEARTBEAT_INTERVAL": "7200",  # more than the server accepts
+           "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "30s", "AIM_CORE_SPOOL_MAX_MB": "lots"}
+    client = start_client(server.url, "--points", "200", env=env)
+    run_hash = read_json_line(client)["hash"]
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["hashes"] == [run_hash]
+    assert "AIM_CORE_HEARTBEAT_INTERVAL='7200' is not a number from" in err
+    assert "AIM_CORE_REMOTE_CLOSE_TIMEOUT='30s'" in err
+    assert_complete(server.repo, run_hash, 200)
