@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 DEFAULT_AIM_PYTHON = "/work/aimvenv/bin/python"
+BIG = 200  # 256x256 noise images, each above the blob threshold (one synced file each)
 
 # Shared by both sides: the images, and the size of a folder on disk.
 COMMON = textwrap.dedent('''
@@ -81,8 +82,20 @@ AIM_CORE_SIDE = COMMON + textwrap.dedent('''
             best = elapsed if best is None else min(best, elapsed)
         print(json.dumps({"read": best, "count": len(meta)}))
 
+    def big(repo, n):  # distinct noise images: each PNG is a blob file, synced before use
+        rng = np.random.default_rng(1)
+        imgs = [rng.integers(0, 256, (256, 256, 3), dtype=np.uint8) for _ in range(n)]
+        start = time.perf_counter()
+        with Run(repo=repo, system_tracking_interval=None, capture_terminal_logs=False) as run:
+            for i, img in enumerate(imgs):
+                run.track(Image(img), name="big", step=i)
+        blobs = os.path.join(repo, ".aim_core", "blobs")
+        print(json.dumps({"total": time.perf_counter() - start, "bytes": disk_bytes(blobs)}))
+
     if sys.argv[1] == "write":
         main(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "big":
+        big(sys.argv[2], int(sys.argv[3]))
     else:
         read(sys.argv[2], sys.argv[3])
 ''')
@@ -160,6 +173,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ours = side(sys.executable, AIM_CORE_SIDE, "write", f"{tmp}/ours", str(args.n), env=env)
         read = side(sys.executable, AIM_CORE_SIDE, "read", f"{tmp}/ours", ours["hash"], env=env)
+        big = side(sys.executable, AIM_CORE_SIDE, "big", f"{tmp}/big", str(BIG), env=env)
         aim = aim_read = None
         if Path(args.aim_python).exists():
             aim_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -182,6 +196,8 @@ def main() -> None:
           + (f"  (Aim repo: {aim['repo_bytes'] / 1e6:.2f} MB)" if aim else ""))
     print(f"read metadata of {read['count']:,} images:  aim-core {read['read'] * 1e3:7.1f} ms"
           + (f", Aim {aim_read['read'] * 1e3:8.1f} ms" if aim_read else ""))
+    print(f"{BIG} images of 256x256 noise, each a blob file synced to disk (track + close): "
+          f"aim-core {big['total']:.2f} s, {big['bytes'] / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -76,11 +76,8 @@ def append_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[st
         writer.mark_dirty()
         raise
     finally:
-        # close() keeps the end time and status of a run it did not add points to
-        writer.points_written = 0
-        writer.ended = (final.get("end_time"), final.get("status"))
-        writer.props = {**final, "active": True}
-        writer.close()
+        writer.props = dict(final)
+        writer.close(end=(final.get("end_time"), final.get("status") or "finished"))
 
 
 def new_points(points: list[Point], stored: dict[str, Any] | None) -> list[Point]:

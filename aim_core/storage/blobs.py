@@ -9,7 +9,11 @@ Layout under ``.aim_core/blobs/``::
 The file system's link count is the reference count: removing a run unlinks its folder, and
 the shared copy goes once only its own name is left, so a blob disappears with the last run
 that uses it. Every name appears by ``link``/``rename`` of a complete file, never by writing
-in place. Where hard links are not supported each run keeps a full copy instead. Copies into
+in place. Where hard links are not supported each run keeps a full copy instead.
+
+Durability: a blob's data is synced before it gets a name, and the folders holding new names
+are synced (``sync_names``) before the transaction that refers to them commits, so a run file
+that survives an OS crash never points at an empty or missing blob. Copies into
 another repo are real copies (a shared inode would keep link counts from reaching one).
 Run files record which blobs they use, so ``rebuild`` can restore the links from them.
 """
@@ -43,6 +47,7 @@ class BlobStore:
         self.root = Path(root)
         self.runs_root = self.root / "runs"
         self.tmp_dir = self.root / "tmp"
+        self._named: set[str] = set()  # runs given new names since the last ``sync_names``
 
     @classmethod
     def of_repo(cls, repo_root: Path) -> BlobStore:
@@ -63,8 +68,17 @@ class BlobStore:
         tmp = self._temp_name()
         with open(tmp, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fdatasync(f.fileno())  # the data is down before any name points at it
         self._publish(tmp, sha, ref)
         return sha
+
+    def sync_names(self) -> None:
+        """Make the names given since the last call durable (the folders holding them)."""
+        named, self._named = self._named, set()
+        folders = [self.runs_root / run_hash for run_hash in sorted(named)]
+        for folder in [*folders, self.runs_root, self.root] if named else []:
+            _fsync_dir(folder)
 
     def _link_shared(self, sha: str, ref: Path) -> bool:
         """Link the shared copy to the run's name; False when there is no shared copy."""
@@ -77,10 +91,12 @@ class BlobStore:
             return False
         except OSError:  # no hard links here: the run gets its own copy below
             return False
+        self._named.add(ref.parent.name)
         return True
 
     def _publish(self, tmp: Path, sha: str, ref: Path) -> None:
         """Give a complete temp file the run's name and the shared name, then drop it."""
+        self._named.add(ref.parent.name)
         try:
             with contextlib.suppress(FileExistsError):
                 os.link(tmp, ref)
@@ -151,7 +167,9 @@ class BlobStore:
                 continue
             tmp = dest._temp_name()
             shutil.copyfile(self.path(run_hash, sha), tmp)
+            fdatasync_file(tmp)
             dest._publish(tmp, sha, ref)
+        dest.sync_names()
 
     # -- repair ----------------------------------------------------------------------------
     def rebuild(self, run_blobs: Mapping[str, Iterable[str]], min_age: float = 3600.0
@@ -188,6 +206,28 @@ class BlobStore:
             if _age(self.tmp_dir / name) >= min_age:
                 _unlink(self.tmp_dir / name)
         return report
+
+
+def fdatasync_file(path: Path) -> None:
+    """Make the data of the file at ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a folder; the data itself is synced
+        pass
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

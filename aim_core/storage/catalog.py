@@ -149,17 +149,28 @@ class Catalog:
         return kv
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(table_sql(TABLE))
-        row = conn.execute(f'SELECT value FROM "{TABLE}" WHERE key = ?', (VERSION_KEY,)).fetchone()
+        """A catalog without its table or schema row (an emptied file) is damaged while run
+        files exist: filling it in would hide every run. Without run files, it is made."""
+        table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                             (TABLE,)).fetchone()
+        row = table and conn.execute(f'SELECT value FROM "{TABLE}" WHERE key = ?',
+                                     (VERSION_KEY,)).fetchone()
         if row is None:
+            if _has_run_files(self.path.parent / "runs"):
+                raise damaged_error(self.path, "no catalog table or schema version")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(table_sql(TABLE))
             conn.execute(f'INSERT OR IGNORE INTO "{TABLE}" VALUES (?, ?)',
                          (VERSION_KEY, json.dumps(SCHEMA_VERSION)))
+        elif conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
         _checked.add(self.path)
 
     def _error(self, exc: BaseException) -> Exception:
-        if is_damage(exc):
+        if is_damage(exc) or "no such table" in str(exc):  # emptied after it was checked
+            self.close()  # a rebuilt catalog is a new file: open that one next time
+            _checked.discard(self.path)
             return damaged_error(self.path, exc)
         if is_disk_full(exc):
             return disk_full_error(self.path, exc)
@@ -177,9 +188,10 @@ class Catalog:
         with self._lock:
             self._staged[run_hash] = entry
 
-    def has_staged(self) -> bool:
-        """True when entries wait for a commit."""
-        return bool(self._staged)
+    def unstage(self, run_hash: str) -> None:
+        """Forget a staged entry (of a run whose creation failed)."""
+        with self._lock:
+            self._staged.pop(run_hash, None)
 
     def commit_staged(self) -> None:
         """Write every staged entry in one transaction; on failure they stay staged."""
@@ -286,7 +298,14 @@ class Catalog:
         self.users = 0
 
 
-def damaged_error(path: Path, exc: BaseException | None = None) -> CatalogDamagedError:
+def _has_run_files(runs_dir: Path) -> bool:
+    try:
+        return any(name.endswith(".sqlite") for name in os.listdir(runs_dir))
+    except OSError:
+        return False
+
+
+def damaged_error(path: Path, exc: BaseException | str | None = None) -> CatalogDamagedError:
     """The error for a damaged or missing catalog, naming the command that rebuilds it."""
     repo = path.parent.parent
     why = f" ({exc})" if exc is not None else ""

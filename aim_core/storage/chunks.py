@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from .column_codec import Reader, decode_column, encode_column
+from .points import concat_columns as concat_columns  # one implementation, imported from here too
 
 MAGIC = b"AC2"
 LEGACY_MAGIC = b"AC1"
@@ -126,21 +127,3 @@ def _open_legacy(view: memoryview) -> tuple[int, memoryview]:
 def _copy_legacy(body: memoryview, count: int, parts: list[np.ndarray]) -> None:
     for k, col in enumerate(parts):
         col[:] = np.frombuffer(body, col.dtype, count, k * count * 8)
-
-
-def concat_columns(parts: list[Columns]) -> Columns:
-    """Join chunks' columns in order."""
-    if not parts:
-        return empty_columns()
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))  # type: ignore[return-value]
-
-
-def sort_by_step(columns: Columns) -> Columns:
-    """Order points by step, keeping tracking order among equal steps."""
-    steps = columns[0]
-    if len(steps) < 2 or bool(np.all(steps[1:] >= steps[:-1])):
-        return columns
-    order = np.argsort(steps, kind="stable")
-    return tuple(col[order] for col in columns)  # type: ignore[return-value]

@@ -7,7 +7,10 @@ byte is written; other code can ask whether its thread is inside one (a ``Run`` 
 there is closed later, by the flusher, instead of nested inside another write).
 
 The exit paths: ``atexit``, SIGTERM and an uncaught exception (including Ctrl-C) close every
-open run, so buffered points reach the disk.
+open run, so buffered points reach the disk. SIGTERM closes them only when it would otherwise
+kill the process at once (no handler of the script's own): a script's own SIGTERM handler
+(graceful preemption) runs after a flush, with every run still open, and ``atexit`` closes
+them when the script ends.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ def _hold(received: list[int], previous: dict[int, object]) -> None:
         previous[signum] = current
 
 
-def install_hooks(close_all: Callable[[str | None], None]) -> None:
+def install_hooks(close_all: Callable[[str | None], None], flush_all: Callable[[], None]
+                  ) -> None:
     """Close every open run at exit, on SIGTERM and after an uncaught exception (once)."""
     if state["hooks"]:
         return
@@ -89,18 +93,25 @@ def install_hooks(close_all: Callable[[str | None], None]) -> None:
     sys.excepthook = excepthook
     if threading.current_thread() is threading.main_thread():
         previous = signal.getsignal(signal.SIGTERM)
-        if previous in (signal.SIG_DFL, None) or callable(previous):
-            signal.signal(signal.SIGTERM, _sigterm_handler(close_all, previous))
+        if previous in (signal.SIG_DFL, None):  # the signal would kill the process at once
+            signal.signal(signal.SIGTERM, _close_then_die(close_all))
+        elif callable(previous):  # the script handles it: its runs stay open for it
+            signal.signal(signal.SIGTERM, _flush_then_chain(flush_all, previous))
 
 
-def _sigterm_handler(close_all: Callable[[str | None], None], previous: object) -> Callable:
+def _close_then_die(close_all: Callable[[str | None], None]) -> Callable:
     def handler(signum: int, frame: object) -> None:
         close_all("failed")
-        if callable(previous):
-            previous(signum, frame)
-            return
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
+
+    return handler
+
+
+def _flush_then_chain(flush_all: Callable[[], None], previous: Callable) -> Callable:
+    def handler(signum: int, frame: object) -> None:
+        flush_all()  # in case the script's handler ends the process without exit hooks
+        previous(signum, frame)
 
     return handler
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -67,6 +68,41 @@ def cause(exc: BaseException) -> str:
     if code == SQLITE_READONLY:
         return "the file or its folder is read-only"
     return f"{type(exc).__name__}: {exc}"
+
+
+FD_ERRNOS = (errno.EMFILE, errno.ENFILE)
+_SPARE_FDS = 8  # what opening a run takes: its file, WAL, shared memory, lock, the catalog's
+
+
+def out_of_fds(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) comes from this process running out of file
+    descriptors: EMFILE, or SQLite's "unable to open" while no spare descriptor is left."""
+    for err in (exc, exc.__cause__):
+        if isinstance(err, OSError) and err.errno in FD_ERRNOS:
+            return True
+        if err is not None and sqlite_code(err) == SQLITE_CANTOPEN:
+            return _fds_exhausted()
+    return False
+
+
+def _fds_exhausted() -> bool:
+    opened: list[int] = []
+    try:
+        for _ in range(_SPARE_FDS):
+            opened.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as exc:
+        return exc.errno in FD_ERRNOS
+    finally:
+        for fd in opened:
+            os.close(fd)
+    return False
+
+
+def too_many_open_files(run_hash: str) -> RunUnavailableError:
+    """The error when a run cannot be opened because no file descriptor is left."""
+    return RunUnavailableError(
+        f"Run {run_hash} cannot be opened: too many open files. Close runs you no longer use "
+        "(run.close(), or `with Run(...) as run:`) or raise the limit (`ulimit -n`).")
 
 
 def disk_full_error(path: Path, exc: BaseException) -> DiskFullError:

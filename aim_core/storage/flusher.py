@@ -10,7 +10,9 @@ A forked child forgets its parent's writers instead of writing into them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import gc
 import os
 import threading
 import time
@@ -21,13 +23,16 @@ from pathlib import Path
 from .. import deferred
 from . import exits
 from .catalog import Catalog, close_idle, forget_catalogs
+from .failures import out_of_fds, too_many_open_files
 from .run_reader import forget_readers
 from .writer import RunWriter
 
 FLUSH_AT_POINTS = 1 << 18  # a sequence buffer this large is flushed before its interval ends
 JOIN_SECONDS = 30.0
 _writers: dict[tuple[Path, str], RunWriter] = {}
-_to_close: list[tuple[Path, RunWriter, str | None]] = []
+# Runs dropped where closing them at once is unsafe; appended without any lock, because the
+# collector runs finalizers on any thread, inside any lock (a sampler's, the registry's).
+_to_close: collections.deque[tuple[Path, RunWriter]] = collections.deque()
 _registry_lock = threading.RLock()
 _flusher: list[Flusher] = []
 
@@ -53,10 +58,7 @@ class Flusher(threading.Thread):
                     return
                 self.done = self._stopping
                 writers = list(_writers.values())
-                queued = list(_to_close)
-                _to_close.clear()
-            for repo_dir, writer, status in queued:
-                _close_writer(repo_dir, writer, status)
+            close_dropped()
             if deferred.held_count() >= deferred.HOLD_LIMIT:
                 _convert_held()
             self._cycle(writers, final=self.done)
@@ -134,12 +136,6 @@ def flusher() -> Flusher:
         return _flusher[0]
 
 
-def open_writers() -> list[RunWriter]:
-    """The writers open in this process."""
-    with _registry_lock:
-        return list(_writers.values())
-
-
 def ensure_flusher() -> None:
     """Start the flusher thread if none runs (a writer has something to write)."""
     thread = _flusher[0] if _flusher else None
@@ -154,19 +150,38 @@ def get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) 
     """Return the open writer of a run, or register the one ``opener`` builds.
 
     The flusher thread starts when a writer first has something to write (a new sequence,
-    a param), so a run opened and closed within one flush interval starts no thread.
+    a param), so a run opened and closed within one flush interval starts no thread. Out of
+    file descriptors, runs dropped in reference cycles are collected once and it retries.
     """
+    close_dropped()
+    try:
+        return _get_or_open(repo_dir, run_hash, opener)
+    except Exception as exc:
+        if not out_of_fds(exc):
+            raise
+    gc.collect()  # runs held in reference cycles keep their files until the collector runs
+    close_dropped()
+    try:
+        return _get_or_open(repo_dir, run_hash, opener)
+    except Exception as exc:
+        if not out_of_fds(exc):
+            raise
+        raise too_many_open_files(run_hash) from exc
+
+
+def _get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) -> RunWriter:
     key = (repo_dir, run_hash)
-    with _registry_lock:
+    # critical: a run collected meanwhile is queued, not closed inside the registry lock
+    with exits.critical(), _registry_lock:
         writer = _writers.get(key)
         if writer is None or writer.closed:
             writer = opener()
             _writers[key] = writer
-            exits.install_hooks(close_all)
         writer.handles += 1
         if writer.sequences:  # resumed: points may come into existing sequences at once
             flusher()
-        return writer
+    exits.install_hooks(close_all, flush_all)  # not inside critical(): it swaps SIGTERM's handler
+    return writer
 
 
 def find_writer(repo_dir: Path, run_hash: str) -> RunWriter | None:
@@ -185,17 +200,29 @@ def release(repo_dir: Path, writer: RunWriter, status: str | None) -> None:
 
 
 def release_dropped(repo_dir: Path, writer: RunWriter) -> None:
-    """A ``Run`` was garbage-collected without ``close()``: close its handle now, or let the
-    flusher do it when this thread is inside another storage operation."""
-    if not exits.in_critical():
+    """A ``Run`` was garbage-collected without ``close()``: close its handle now on the main
+    thread outside any storage operation; elsewhere queue it (no lock taken here) for the
+    flusher or the next ``Run()``, repo read or exit."""
+    if threading.current_thread() is threading.main_thread() and not exits.in_critical():
         release(repo_dir, writer, None)
         return
-    with _registry_lock:
-        writer.handles -= 1
-        if writer.handles > 0:
+    _to_close.append((repo_dir, writer))
+    thread = _flusher[0] if _flusher else None
+    if thread is not None and not thread.done:
+        thread.wake()
+
+
+def close_dropped() -> None:
+    """Release the handles of runs dropped where they could not be closed at once."""
+    while True:
+        try:
+            repo_dir, writer = _to_close.popleft()
+        except IndexError:
             return
-        _to_close.append((repo_dir, writer, None))
-    flusher().wake()
+        try:
+            release(repo_dir, writer, None)
+        except Exception as exc:  # a failing close must not stop the others
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=1)
 
 
 def _close_writer(repo_dir: Path, writer: RunWriter, status: str | None) -> None:
@@ -229,6 +256,7 @@ def _stop_flusher() -> None:
 
 def flush_repo(repo_dir: Path) -> None:
     """Flush every open writer of one repo and commit the catalog (before this process reads)."""
+    close_dropped()
     with _registry_lock:
         writers = [w for (path, _), w in _writers.items() if path == repo_dir]
     for writer in writers:
@@ -236,6 +264,16 @@ def flush_repo(repo_dir: Path) -> None:
             writer.flush_quietly()
     if writers:
         writers[0].catalog.commit_staged_quietly()
+
+
+def flush_all() -> None:
+    """Flush every open writer and commit the catalogs, keeping them open (best effort)."""
+    with _registry_lock:
+        writers = [w for w in _writers.values() if not w.closed]
+    for writer in writers:
+        writer.flush_quietly()
+    for catalog in {id(w.catalog): w.catalog for w in writers}.values():
+        catalog.commit_staged_quietly()
 
 
 def close_all(status: str | None = None) -> None:

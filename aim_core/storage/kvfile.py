@@ -8,8 +8,9 @@ own and keeps executing queued statements after SQLite rolled a failed one back 
 that failed on a full disk could still commit half of itself), and it starts one thread per
 open file. ``KVWriter`` is a plain connection used by one owner under its lock, with explicit
 ``BEGIN IMMEDIATE ... COMMIT`` and ``ROLLBACK`` on any error. ``ReadOnlyKV`` reads through a
-``mode=ro`` connection (``immutable=1`` where the folder cannot be written), so readers never
-write anything, not even WAL side files of a closed file.
+``mode=ro`` connection (``immutable=1`` where the folder cannot be written, or a private copy
+when a WAL there holds commits), so readers never write anything in the repo, not even WAL side
+files of a closed file.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ..errors import RunUnavailableError
 
 BUSY_TIMEOUT_S = 30.0
 _abandoned: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections
@@ -121,11 +127,6 @@ class KVWriter:
         row = self.conn.execute(self._get_sql, (key,)).fetchone()
         return default if row is None else decode(row[0])
 
-    def get_raw(self, key: str) -> Any:
-        """The stored value at ``key`` as SQLite returns it (text or bytes), or None."""
-        row = self.conn.execute(self._get_sql, (key,)).fetchone()
-        return None if row is None else row[0]
-
     def scan(self, prefix: str) -> list[tuple[str, Any]]:
         """Every ``(key, value)`` whose key starts with ``prefix``, in key order."""
         rows = self.conn.execute(self._scan_sql, key_range(prefix)).fetchall()
@@ -164,10 +165,6 @@ class ReadOnlyKV:
         rows = self._conn.execute(self._items_sql).fetchall()
         return ((key, decode(value)) for key, value in rows)
 
-    def raw_rows(self, sql: str, args: tuple = ()) -> list[tuple]:
-        """Run one read statement on this connection."""
-        return self._conn.execute(sql, args).fetchall()
-
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """Make the reads inside the block see one consistent state of the file."""
@@ -189,8 +186,11 @@ def open_read_only(path: Path, probe: str = "SELECT 1 FROM sqlite_master LIMIT 1
     """A connection that never writes: ``mode=ro``, falling back to ``immutable=1``.
 
     A file in WAL mode needs its ``-shm`` side file to be read; where the folder is not
-    writable (a read-only mount, another user's repo) and no ``-shm`` exists, the file cannot
-    be changing, so it is read as immutable. ``probe`` is run to surface open errors here.
+    writable (a read-only mount, another user's repo) and that fails, the file cannot be
+    changing, so it is read as immutable. ``immutable`` ignores the ``-wal``, so when one holds
+    commits (a crashed writer's last flushes, a parked catalog), the file and its WAL are
+    copied to a private temporary folder and the copy is read instead (SQLite replays the
+    WAL there). ``probe`` is run to surface open errors here.
     """
     path = Path(path)
     if not path.exists():
@@ -205,8 +205,62 @@ def open_read_only(path: Path, probe: str = "SELECT 1 FROM sqlite_master LIMIT 1
         conn.close()
         if not _cannot_write_beside(path):
             raise
+    if _has_commits_in_wal(path):
+        return _open_private_copy(path, probe)
     conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
                            check_same_thread=False)
+    try:
+        conn.execute(probe).fetchall()
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+class _CopyConnection(sqlite3.Connection):
+    """A connection to a private copy of a file; the copy is removed when it closes."""
+
+    copy_dir: str = ""
+
+    def close(self) -> None:
+        """Close, then remove the copy."""
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self.copy_dir, ignore_errors=True)
+
+
+def _has_commits_in_wal(path: Path) -> bool:
+    try:
+        return os.path.getsize(f"{path}-wal") > 0
+    except OSError:
+        return False
+
+
+def _open_private_copy(path: Path, probe: str) -> sqlite3.Connection:
+    """Read a file whose WAL holds commits, where its folder cannot be written: copy both."""
+    folder = ""
+    try:
+        folder = tempfile.mkdtemp(prefix="aim-core-read-")
+        copy = Path(folder) / path.name
+        shutil.copyfile(path, copy)
+        shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+        conn = sqlite3.connect(str(copy), isolation_level=None, check_same_thread=False,
+                               factory=_CopyConnection)
+    except OSError as exc:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise RunUnavailableError(
+            f"{path} has commits in its WAL file, which cannot be read in place without write "
+            f"access to {path.parent}, and no private copy could be made in "
+            f"{tempfile.gettempdir()} ({exc}). Set TMPDIR to a writable folder with room for "
+            "the copy, or read the repo where its folder can be written.") from exc
+    except BaseException:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    conn.copy_dir = folder
+    weakref.finalize(conn, shutil.rmtree, folder, True)  # also when never closed
     try:
         conn.execute(probe).fetchall()
     except sqlite3.Error:

@@ -4,9 +4,9 @@
 points; encoding (PNG, WAV, ...) happens here, never in ``track``. A point whose encoding
 fails is dropped with one warning and never holds back the others. A storage failure (a blob
 file that cannot be written) fails the whole flush, so every point stays buffered and is
-retried. Payload blocks are new keys of the flush's transaction; blob files are written
-before it commits (a failed commit leaves at most an unreferenced, content-addressed file
-that ``BlobStore.rebuild`` removes).
+retried. Payload blocks are new keys of the flush's transaction; blob files are written and
+synced (data and names) before it commits (a failed commit leaves at most an unreferenced,
+content-addressed file that ``BlobStore.rebuild`` removes).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def prepare_object_points(seq: SequenceState, points: list, get: Callable[[str],
         summary = object_summary(concat_object_columns(
             [layout.columns(i, read) for i in layout.ids]))
     puts: list[tuple[str, Any]] = list(blocks.finish().items())
+    blobs.sync_names()  # before the transaction that refers to them
     puts += [(chunk_key(seq.seq_id, i), encode_object_chunk(c)) for i, c in layout.written.items()]
     return layout, summary, puts
 

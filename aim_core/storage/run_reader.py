@@ -5,6 +5,7 @@ A reader never writes anything, not even the side files of a closed file (see ``
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
@@ -12,8 +13,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunUnavailableError
 from .chunks import Columns, decode_chunks
-from .failures import ChunkDamagedError, read_error
+from .failures import ChunkDamagedError, out_of_fds, read_error, too_many_open_files
 from .kvfile import ReadOnlyKV, abandon
 from .points import concat_columns, latest_per_step
 from .run_file import (
@@ -125,7 +127,18 @@ def cached_reader(path: Path, run_hash: str) -> RunFile:
             files.move_to_end(key)
             return entry[1]
         drop_reader(path)
-    reader = RunFile(path, run_hash)
+    try:
+        reader = RunFile(path, run_hash)
+    except RunUnavailableError as exc:
+        if not out_of_fds(exc):
+            raise
+        gc.collect()  # runs dropped in reference cycles keep their files until collected
+        try:
+            reader = RunFile(path, run_hash)
+        except RunUnavailableError as again:
+            if not out_of_fds(again):
+                raise
+            raise too_many_open_files(run_hash) from again
     files[key] = (ident, reader)
     while len(files) > READERS_PER_THREAD:
         files.popitem(last=False)[1][1].close()

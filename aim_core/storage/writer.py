@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import context_key
-from ..errors import AimCoreError, StorageError
+from ..errors import AimCoreError, DiskFullError, StorageError
 from .catalog import NONFINITE_MARK, Catalog, catalog_params
 from .exits import critical
 from .failures import cause, disk_full_error, is_disk_full, read_error
@@ -36,7 +36,26 @@ from .run_file import (
 from .sequence_flush import Prepared, prepare_metric, prepare_objects
 from .sequence_state import METRIC, SequenceState
 
+CRASHED = "crashed"
+_END_KEYS = ("active", "end_time", "status")
 MAX_PENDING_POINTS = 10_000_000  # per run; beyond it the oldest unwritable points are dropped
+
+
+class ClosedBuffer(list):
+    """The buffer of a closed writer's sequence: what is appended is not stored, with a
+    warning (once per writer) instead of a silent loss."""
+
+    def __init__(self, on_append: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_append = on_append
+
+    def append(self, item: Any) -> None:
+        """Drop ``item``; warn."""
+        self._on_append()
+
+    def extend(self, items: Any) -> None:
+        """Drop ``items``; warn."""
+        self._on_append()
 
 
 class RunWriter:
@@ -69,6 +88,7 @@ class RunWriter:
         self.dropped = 0
         self.points_written = 0
         self.ended: tuple[float | None, str | None] | None = None  # how a resumed run had ended
+        self._stored_props: dict[str, Any] = {}  # the props a resumed run had
         self.seq_errors: dict[str, BaseException] = {}
         self._warned = False
         self._last_error: BaseException | None = None
@@ -110,6 +130,9 @@ class RunWriter:
                     self._restore_sequence(seq_id, info)
                 if not props.get("active"):
                     self.ended = (props.get("end_time"), props.get("status"))
+                else:  # the lock was free, so the writer that had it open died
+                    self.ended = (None, CRASHED)
+                self._stored_props = props
                 self.params = params
                 self.props = {**props, "active": True, "end_time": None, "status": "running"}
                 self.meta_dirty = True
@@ -140,6 +163,7 @@ class RunWriter:
             self.file.kv.close()
             self.file = None
         if remove_file:  # a run that could not be created leaves nothing behind
+            self.catalog.unstage(self.run_hash)
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         self.lock.release()
@@ -172,7 +196,10 @@ class RunWriter:
                 self._next_seq_id += 1
                 self._register(seq)
                 self.meta_dirty = True
-                self.wake_flusher()
+                if self.closed:
+                    seq.pending = ClosedBuffer(self._warn_closed)
+                else:
+                    self.wake_flusher()
         if seq.kind != kind:
             raise TypeError(
                 f"Sequence {name!r} with context {context!r} holds {seq.kind} values; it cannot "
@@ -181,8 +208,22 @@ class RunWriter:
 
     def mark_dirty(self) -> None:
         """Props or params changed: write them at the next flush."""
+        if self.closed:
+            self._warn_closed()
+            return
         self.meta_dirty = True
         self.wake_flusher()
+
+    def _warn_closed(self) -> None:
+        self._warn_once(f"aim-core: run {self.run_hash} was closed (by a SIGTERM, at exit or in "
+                        "a forked child); what is tracked or set on it now is not stored. "
+                        f"Reopen it with Run(run_hash={self.run_hash!r}) to write again.",
+                        stacklevel=5)  # the caller of track() / run[...] = ...
+
+    def _seal(self) -> None:
+        """After the close: buffers that warn instead of silently keeping points."""
+        for seq in list(self.sequences):
+            seq.pending = ClosedBuffer(self._warn_closed)
 
     def find_sequence(self, name: str, context: dict[str, Any]) -> SequenceState | None:
         """Return the sequence ``(name, context)`` if it exists."""
@@ -320,10 +361,10 @@ class RunWriter:
                             "sequences are written.")
         return True
 
-    def _warn_once(self, message: str) -> None:
+    def _warn_once(self, message: str, stacklevel: int = 3) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
 
     def _describe(self, seq_id: str) -> str:
         seq = next((s for s in self.sequences if s.seq_id == seq_id), None)
@@ -340,27 +381,29 @@ class RunWriter:
             excess -= cut
 
     # -- closing -----------------------------------------------------------------------
-    def close(self, status: str | None = None) -> None:
+    def close(self, status: str | None = None,
+              end: tuple[float | None, str] | None = None) -> None:
         """Flush everything, compact the file, record the end in the catalog, release the
-        lock; StorageError if points are lost. Signals wait until the last byte is down."""
+        lock; StorageError if points are lost. Signals wait until the last byte is down.
+
+        ``end=(end_time, status)`` records exactly that end (converters); otherwise a run
+        reopened only to edit its props keeps how it had ended (a crashed run stays crashed),
+        and any other run ends now with ``status`` (default ``finished``)."""
         with critical(), self._close_lock:
             if self.closed:
                 return
             try:
-                self._close(status or "finished")
+                self._close(status or "finished", end)
             finally:
                 self.closed = True
+                self._warned = False  # the next warning is about writing into a closed run
+                self._seal()
 
-    def _close(self, status: str) -> None:
+    def _close(self, status: str, end: tuple[float | None, str] | None) -> None:
         system, self.system = self.system, None
         if system is not None:
             system.stop()  # its last samples and log lines go into the final flush
-        end_time = time.time()
-        # system samples and terminal lines alone do not make a reopened run "used" again
-        touched = self.points_written + self.pending_count() > (system.points if system else 0)
-        if self.ended is not None and not touched:  # reopened only to edit props
-            end_time = self.ended[0]
-            status = self.ended[1] if status == "finished" else status
+        end_time, status = end if end is not None else self._end(status, system)
         self.props = {**self.props, "active": False, "end_time": end_time, "status": status}
         self.meta_dirty = True
         error = None
@@ -386,15 +429,38 @@ class RunWriter:
                 self.lock.release()
         self._raise_if_lost(error)
 
+    def _end(self, status: str, system: Any) -> tuple[float | None, str]:
+        """How the run ends: now with ``status``, or as it had ended when it was reopened
+        only to edit its props (``aim-core runs close`` of an untouched crashed run ends it)."""
+        # system samples and terminal lines alone do not make a reopened run "used" again
+        touched = self.points_written + self.pending_count() > (system.points if system else 0)
+        if self.ended is None or touched:
+            return time.time(), status
+        if self.ended[1] == CRASHED and not self._props_edited():
+            return time.time(), status
+        return self.ended[0], self.ended[1] if status == "finished" else status
+
+    def _props_edited(self) -> bool:
+        def kept(props: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in props.items() if k not in _END_KEYS}
+
+        return kept(self.props) != kept(self._stored_props)
+
     def _raise_if_lost(self, error: BaseException | None) -> None:
         lost = self.pending_count() + self.dropped
         if not lost and error is None:
             return
         if not lost:
-            raise StorageError(f"Run {self.run_hash}: its catalog entry could not be written "
-                               f"({cause(error)}); its points are safe in its file. Rebuild the "
-                               "catalog with `aim-core reindex` once the cause is fixed.")
+            kind = DiskFullError if is_disk_full(error) else StorageError
+            raise kind(f"Run {self.run_hash}: its catalog entry could not be written "
+                       f"({cause(error)}); its points are safe in its file. Rebuild the "
+                       "catalog with `aim-core reindex` once the cause is fixed.")
         error = error or next(iter(self.seq_errors.values()), None)
+        if error is not None and is_disk_full(error):
+            raise DiskFullError(
+                f"Run {self.run_hash}: {lost} points could not be written: the disk holding "
+                f"{self.path.parent} is full. What was written before is intact; free some "
+                "space before the next run.")
         raise StorageError(
             f"Run {self.run_hash}: {lost} points could not be written ({cause(error)}: "
             f"{error!r}). Check free disk space and permissions of the repo folder.")
@@ -402,6 +468,7 @@ class RunWriter:
     def forget(self) -> None:
         """In a forked child: drop this writer without touching the parent's files."""
         self.closed = True
+        self._seal()
         self.system = None
         self.lock.forget()
         if self.file is not None:

@@ -143,3 +143,34 @@ def test_processes_storing_the_same_content_at_once(store):
         store.remove_run(f"run{n}")
     assert sorted(os.listdir(store.root)) == ["runs", "tmp"]
     assert os.listdir(store.tmp_dir) == []
+
+
+SYNCED = """
+import sys
+import numpy as np
+from aim_core import Image, Run
+run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+noise = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+run.track(Image(noise), name="big")  # a PNG of noise: well over the blob threshold
+run.close()
+"""
+
+
+def test_blob_data_and_names_are_synced_before_the_run_refers_to_them(tmp_path):
+    import re
+    import shutil
+
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace")
+    trace = tmp_path / "trace.txt"
+    done = subprocess.run(["strace", "-f", "-y", "-e", "trace=fsync,fdatasync", "-o", str(trace),
+                           sys.executable, "-c", SYNCED, str(tmp_path / "repo")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    blobs = tmp_path / "repo" / ".aim_core" / "blobs"
+    (sha,) = [n for n in os.listdir(blobs) if len(n) == 64]
+    synced = re.findall(r"f(?:data)?sync\(\d+<([^>]*)>\) = 0", trace.read_text())
+    assert any(path.startswith(str(blobs / "tmp")) for path in synced), synced  # the data
+    assert str(blobs) in synced and str(blobs / "runs" / os.listdir(blobs / "runs")[0]) in synced
+    assert str(blobs / "runs") in synced  # the run's folder name itself
+    assert (blobs / sha).stat().st_size > 64 * 1024

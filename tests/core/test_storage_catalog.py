@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -45,7 +47,7 @@ def _reindex(repo_path: Path) -> subprocess.CompletedProcess:
     return _aim_core("reindex", "--repo", str(repo_path))
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "zeroed", "deleted"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "zeroed", "deleted", "empty"])
 def test_a_damaged_catalog_names_reindex_which_rebuilds_it(repo_path, damage):
     hashes = _make_runs(repo_path)
     with Run(repo=repo_path) as archived:
@@ -60,10 +62,16 @@ def test_a_damaged_catalog_names_reindex_which_rebuilds_it(repo_path, damage):
         index.write_bytes(os.urandom(size))
     elif damage == "zeroed":
         index.write_bytes(b"\0" * size)
+    elif damage == "empty":  # a sync tool, an interrupted copy, `> index.sqlite`
+        index.write_bytes(b"")
     else:
         index.unlink()
     with pytest.raises(CatalogDamagedError, match="aim-core reindex"):
         list(Repo(repo_path).iter_runs())
+    with pytest.raises(CatalogDamagedError, match="aim-core reindex"):
+        Run(repo=repo_path, system_tracking_interval=None)  # never a fresh catalog hiding runs
+    if damage == "empty":
+        assert index.stat().st_size == 0  # nothing was written into it
     listing = _aim_core("runs", "ls", "--repo", str(repo_path))
     assert listing.returncode == 1 and "aim-core reindex" in listing.stderr
     done = _reindex(repo_path)
@@ -153,16 +161,19 @@ def _reader_checks(repo_path: Path) -> dict:
                 'metric.name == "loss"')], "code": code, "listed": len(json.loads(out.getvalue()))}
 
 
-def _read_as_nobody(repo_path: Path) -> dict:
+def _read_as_nobody(repo_path: Path, checks=_reader_checks) -> dict:
     """Run the reader checks in a forked child that switched to the user ``nobody``."""
+    scratch = tempfile.mkdtemp(prefix="aim-core-nobody-")  # a TMPDIR the user can write
+    os.chmod(scratch, 0o1777)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the running interpreter needs no access to its own install any more
         os.close(read)
+        tempfile.tempdir = scratch
         try:
             os.setgid(65534)
             os.setuid(65534)
-            result = json.dumps(_reader_checks(repo_path))
+            result = json.dumps(checks(repo_path))
         except BaseException as exc:
             result = json.dumps({"error": repr(exc)})
         os.write(write, result.encode())
@@ -171,6 +182,7 @@ def _read_as_nobody(repo_path: Path) -> dict:
     with os.fdopen(read) as pipe:
         text = pipe.read()
     os.waitpid(pid, 0)
+    shutil.rmtree(scratch)
     return json.loads(text)
 
 
@@ -184,7 +196,7 @@ def test_a_read_only_repo_can_be_listed_queried_and_read(repo_path, how):
     copy = Path(tempfile.mkdtemp(prefix="aim-core-readonly-"))  # reachable by another user
     copy.chmod(0o755)
     shutil.copytree(repo_path / ".aim_core", copy / ".aim_core")
-    if how == "chmod":
+    if how != "bind-mount":
         for path in [copy, *copy.rglob("*")]:
             path.chmod(path.stat().st_mode & ~0o222)
     before = _tree(copy)
@@ -200,6 +212,115 @@ def test_a_read_only_repo_can_be_listed_queried_and_read(repo_path, how):
     assert found["matched"] == hashes[1:] and found["metrics"] == [50, 50, 50]
     assert found["values"][hashes[0]] == [s * 0.5 for s in range(50)]
     assert found["code"] == 0 and found["listed"] == 3
+    assert after == before  # the readers wrote nothing
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import os, sys
+    from aim_core import Run
+    quiet = {"system_tracking_interval": None, "capture_terminal_logs": False}
+    for i in range(3):
+        with Run(repo=sys.argv[1], **quiet) as run:
+            run["i"] = i
+            run.track(float(i), name="loss")
+    run = Run(repo=sys.argv[1], flush_interval=3600, **quiet)
+    for step in range(20):
+        run.track(step * 0.5, name="loss", step=step)
+    run.flush()  # committed to the run's WAL, never checkpointed
+    print(run.hash, flush=True)
+    os.kill(os.getpid(), 9)  # the catalog's WAL is left behind too
+""")
+
+def _wal_checks(repo_path) -> dict:
+    """What a reader sees of the killed writer's repo (also run as a script, below)."""
+    from aim_core import Repo
+
+    repo = Repo(repo_path)
+    runs = {r.hash: r.status for r in repo.iter_runs()}
+    values = {h: repo.get_run(h).get_metric("loss").values.tolist() for h in runs}
+    return {"runs": runs, "values": values, "matched": len(repo.query_runs("run.i >= 1"))}
+
+
+WAL_READER = (f"import json, sys\n{textwrap.dedent(inspect.getsource(_wal_checks))}\n"
+              "print(json.dumps(_wal_checks(sys.argv[1])))\n")
+
+
+def _read_on_a_read_only_bind_mount(repo_path: Path) -> dict | None:
+    """The reader checks on a read-only bind mount of ``repo_path`` (root ignores chmod but
+    not a read-only mount); None where mounting is not permitted."""
+    if shutil.which("unshare") is None:
+        return None
+    folder = shlex.quote(str(repo_path))
+    shell = (f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
+             f"exec {shlex.quote(sys.executable)} -c {shlex.quote(WAL_READER)} {folder}")
+    for unshare in (["unshare", "-m"], ["unshare", "-rm"]):
+        done = subprocess.run([*unshare, "sh", "-c", shell], capture_output=True, text=True,
+                              timeout=120)
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+        if "mount" not in done.stderr and "unshare" not in done.stderr:
+            return {"error": done.stderr[-2000:]}
+    return None
+
+
+def _no_temp_copy_checks(repo_path) -> dict:
+    """Where not even a private copy can be made, the reader says so instead of hiding runs."""
+    from aim_core.errors import RunUnavailableError
+
+    tempfile.tempdir = str(repo_path)  # as read-only as the repo
+    try:
+        list(Repo(repo_path).iter_runs())
+    except RunUnavailableError as exc:
+        return {"raised": str(exc)}
+    finally:
+        tempfile.tempdir = None
+    return {"raised": ""}
+
+
+@pytest.mark.parametrize("shm", ["shm-removed", "shm-kept"])
+@pytest.mark.parametrize("how", ["chmod", "bind-mount", "no-temp-copy"])
+def test_a_read_only_copy_of_a_killed_writers_repo_shows_its_wal(repo_path, how, shm):
+    out = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(repo_path)],
+                         capture_output=True, text=True, timeout=120)
+    crashed = out.stdout.strip()
+    assert crashed, out.stderr
+    copy = Path(tempfile.mkdtemp(prefix="aim-core-readonly-"))  # reachable by another user
+    copy.chmod(0o755)
+    shutil.copytree(repo_path / ".aim_core", copy / ".aim_core")
+    assert (copy / ".aim_core" / "index.sqlite-wal").stat().st_size > 0
+    assert (copy / ".aim_core" / "runs" / f"{crashed}.sqlite-wal").stat().st_size > 0
+    if shm == "shm-removed":  # backup tools often skip *-shm
+        for side in copy.rglob("*-shm"):
+            side.unlink()
+    if how != "bind-mount":
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+    before = _tree(copy)
+    try:
+        if how == "bind-mount":
+            found = _read_on_a_read_only_bind_mount(copy)
+        else:
+            checks = _wal_checks if how == "chmod" else _no_temp_copy_checks
+            # root ignores file modes: it reads as the user nobody
+            found = _read_as_nobody(copy, checks) if os.geteuid() == 0 else checks(copy)
+        after = _tree(copy)
+    finally:
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+        shutil.rmtree(copy)
+    if found is None:
+        pytest.skip("cannot make a read-only bind mount here (needs unshare and mount rights)")
+    assert "error" not in found, found
+    if how == "no-temp-copy":  # with its -shm kept, SQLite reads the WAL in place
+        if shm == "shm-removed":
+            assert "cannot be read in place" in found["raised"] and "TMPDIR" in found["raised"]
+        else:
+            assert found["raised"] == ""
+        return
+    assert len(found["runs"]) == 4 and found["runs"][crashed] == "crashed"
+    assert sorted(found["runs"].values()) == ["crashed", "finished", "finished", "finished"]
+    assert found["values"][crashed] == [step * 0.5 for step in range(20)]
+    assert found["matched"] == 2
     assert after == before  # the readers wrote nothing
 
 
