@@ -121,7 +121,7 @@ class Subscription:
     def stop(self) -> None:
         """Leave the sampler; a run stopped before its first sample takes it now."""
         reading = read() if self.samples == 0 else None
-        with self._lock:
+        with critical(), self._lock:
             if self.samples == 0 and reading is not None:
                 self._take_safely(reading)
             self._stopped = True

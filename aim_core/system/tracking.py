@@ -84,7 +84,7 @@ class SystemTracking:
             except Exception as exc:  # the run's close must go on
                 self._warn(exc)
             self.points += subscription.points
-        with self._lock:
+        with critical(), self._lock:  # a signal handler that flushes must not meet this lock
             capture, self._capture = self._capture, None
             splitter = self._splitter
             if capture is None or splitter is None:
