@@ -91,7 +91,9 @@ class Sender(threading.Thread):
         system = writer.system
         if system is not None:
             system.collect()  # captured terminal output becomes log lines here
-        with self.outbox.lock:
+        # critical(): a SIGTERM handler that flushes (on the main thread, inside a persist())
+        # would form batches in the middle of this loop, out of order.
+        with critical(), self.outbox.lock:
             while True:
                 taken = writer.take_batch()
                 if taken is None:
