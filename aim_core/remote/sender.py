@@ -40,13 +40,17 @@ class Sender(threading.Thread):
         self.contacted = False
         self._warned: set[str] = set()
         self.away = False
+        self._stopping = False
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> None:
-        """Loop until the writer is closed and every batch is acknowledged."""
+        """Loop until the writer is closed and every batch is acknowledged (or ``stop()``)."""
         while True:
             self.wake_event.wait(self._seconds_to_next())
             self.wake_event.clear()
+            if self._stopping:
+                self._leave()
+                return
             try:
                 with critical():  # a run finalized on this thread is closed by the flusher
                     self._cycle()
@@ -59,6 +63,21 @@ class Sender(threading.Thread):
                 if self.writer.closed and self.drained():
                     self.exited = True
                     return
+
+    def stop(self) -> None:
+        """End the thread now, its unacknowledged batches kept in the spool (sent by a later
+        client); test harnesses such as Lightning's stop leftover daemon threads this way."""
+        self._stopping = True
+        self.wake_event.set()
+        if threading.current_thread() is not self:
+            self.join(timeout=5.0)
+
+    def _leave(self) -> None:
+        with contextlib.suppress(Exception):  # whatever fails, the thread must end
+            self.persist()
+        self.exited = True
+        with self.changed:
+            self.changed.notify_all()
 
     def wake(self, force: bool = False) -> None:
         """Form a batch now (``force``) or just re-check what is due."""

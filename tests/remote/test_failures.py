@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
 
+import httpx
 import numpy as np
 import pytest
-from remote_helpers import read_json_line, start_client
+from remote_helpers import (
+    SERVER_MAIN,
+    ServerProcess,
+    free_port,
+    read_json_line,
+    start_client,
+    wait_until_up,
+)
 
 from aim_core import Repo, Run
 from aim_core.remote.server_storage import applied_points
+from aim_core.remote.spool import Spool
+from aim_core.storage.flusher import FLUSH_AT_POINTS
 
 
 def assert_complete(repo_path, run_hash: str, points: int, start: int = 0) -> None:
@@ -203,11 +216,7 @@ print(json.dumps(report))
 
 def test_a_silent_server_keeps_client_memory_bounded_and_the_points_spooled(client_env,
                                                                            tmp_path):
-    import subprocess
-    import sys
 
-    from aim_core.remote.spool import Spool
-    from aim_core.storage.flusher import FLUSH_AT_POINTS
 
     env = {**os.environ, "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "1"}
     done = subprocess.run([sys.executable, "-c", SILENT_SERVER_CLIENT], env=env,
@@ -225,11 +234,7 @@ def test_a_silent_server_keeps_client_memory_bounded_and_the_points_spooled(clie
 
 
 def test_a_server_whose_stderr_cannot_be_written_still_answers_errors(tmp_path, client_env):
-    import subprocess
-    import sys
 
-    import httpx
-    from remote_helpers import SERVER_MAIN, free_port, wait_until_up
 
     repo = Repo(tmp_path / "repo", init=True)
     (repo.runs_dir / "abc.sqlite").mkdir()  # a run file that cannot be opened: a 503
@@ -263,9 +268,6 @@ for run in runs:
 
 
 def test_closing_several_runs_waits_for_a_silent_server_once(server_factory, client_env):
-    import re
-    import subprocess
-    import sys
 
     server = server_factory(start=False)  # never comes up
     env = {**os.environ, "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "3"}
@@ -288,8 +290,6 @@ run.close()
 
 
 def test_warnings_as_errors_do_not_stop_the_sender(server_factory, client_env):
-    import subprocess
-    import sys
 
     server = server_factory(start=False)
     client = subprocess.Popen(
@@ -306,7 +306,6 @@ def test_warnings_as_errors_do_not_stop_the_sender(server_factory, client_env):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 8 MiB tmpfs (needs root and mount; skipped elsewhere), unmounted after the test."""
-    import subprocess
 
     mount = tmp_path / "small_disk"
     mount.mkdir()
@@ -332,7 +331,6 @@ def _fill(folder):
 
 def test_a_full_disk_on_the_server_keeps_points_waiting_until_space_returns(
         client_env, small_disk, tmp_path, monkeypatch):
-    from remote_helpers import ServerProcess, free_port
 
     monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "60")
     (tmp_path / "on_disk").mkdir()
@@ -366,3 +364,21 @@ def test_bad_client_settings_in_the_environment_fall_back_to_defaults(server):
     assert "AIM_CORE_HEARTBEAT_INTERVAL='7200' is not a number from" in err
     assert "AIM_CORE_REMOTE_CLOSE_TIMEOUT='30s'" in err
     assert_complete(server.repo, run_hash, 200)
+
+
+def test_a_sender_left_retrying_stops_on_request_keeping_its_batches(server_factory,
+                                                                     monkeypatch):
+    server = server_factory(start=False)  # away for good
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "1")
+    run = Run(repo=server.url, system_tracking_interval=None, capture_terminal_logs=False)
+    for i in range(50):
+        run.track(float(i), name="loss", step=i)
+    writer = run._writer
+    sender = writer.sender
+    with pytest.warns(RuntimeWarning, match="did not acknowledge 50 points"):
+        run.close()
+    assert sender.is_alive()  # retries while the process lives ...
+    sender.stop()  # ... until a harness (Lightning's thread police) stops it
+    assert not sender.is_alive()
+    outbox = writer.outbox
+    assert outbox.points == 50 and outbox.where().endswith(".spool")  # kept for a later client
