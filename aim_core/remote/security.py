@@ -107,7 +107,8 @@ async def _reply(send: Any, status: int, message: str,
 async def _set_cookie_and_redirect(scope: Scope, send: Any, query: dict[str, str],
                                    token: str) -> None:
     rest = urlencode({k: v for k, v in query.items() if k != "token"})
-    location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+    path = "/" + (scope.get("root_path", "") + scope["path"]).lstrip("/\\")  # not //host
+    location = path + (f"?{rest}" if rest else "")
     secure = "; Secure" if scope.get("scheme") == "https" else ""
     cookie = f"{COOKIE}={quote(token, safe='')}; Path=/; HttpOnly; SameSite=Strict{secure}"
     await send({"type": "http.response.start", "status": 303,

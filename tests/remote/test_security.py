@@ -70,6 +70,9 @@ def test_a_browser_gets_a_cookie_from_token_in_the_url(server_factory, token_fil
         assert "HttpOnly" in first.headers["set-cookie"]
         assert browser.get("/metrics").status_code == 200  # the cookie now rides along
         assert browser.get("/api/runs").status_code == 200
+    with httpx.Client() as raw:  # a path that a browser reads as another host: no way out
+        answer = raw.get(f"{server.http}//evil.example/x?token={TOKEN}")
+        assert answer.status_code == 303 and answer.headers["location"] == "/evil.example/x"
 
 
 def test_clients_send_the_token_from_env_or_argument(server_factory, token_file, monkeypatch):
