@@ -53,6 +53,9 @@ def cmd_server(args: argparse.Namespace) -> int:
             "--insecure to accept that.", EXIT_USAGE)
     if bool(args.ssl_keyfile) != bool(args.ssl_certfile):
         raise CommandError("--ssl-keyfile and --ssl-certfile go together", EXIT_USAGE)
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port {args.port} is not a TCP port: give 1 to 65535, or 0 for a "
+                           "free one", EXIT_USAGE)
     if args.max_body_mb < 1:
         raise CommandError("--max-body-mb must be at least 1", EXIT_USAGE)
     try:

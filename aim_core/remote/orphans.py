@@ -8,6 +8,7 @@ A spool the server refuses for good is renamed ``*.spool.rejected`` and left for
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -61,9 +62,10 @@ def replay(transport: Transport, run_hash: str, spool: Spool) -> bool:
             rejected = spool.path.with_name(spool.path.name + ".rejected")
             spool.close()
             os.replace(spool.path, rejected)
-            warnings.warn(f"aim-core: server {transport.url} refused the spooled batches of "
-                          f"run {run_hash} ({exc.status}: {exc}); they are kept in {rejected}.",
-                          RuntimeWarning, stacklevel=2)
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: replay goes on
+                warnings.warn(f"aim-core: server {transport.url} refused the spooled batches "
+                              f"of run {run_hash} ({exc.status}: {exc}); they are kept in "
+                              f"{rejected}.", RuntimeWarning, stacklevel=2)
             return False
         spool.pop()
         wait = 0.5

@@ -1,12 +1,14 @@
 """A run session's numbered batches that the server has not acknowledged yet, oldest first.
 
-They wait in memory while the server answers. After the first failure they move to the
-on-disk spool (bounded), and later batches join them there, so memory stays small and
-nothing is lost when the process ends before the server is back.
+They wait in memory while the server answers. After the first failure, or once more than
+``SPILL_BYTES`` wait (a server that answers slowly, or not at all), they move to the on-disk
+spool (bounded), and later batches join them there, so memory stays small and nothing is lost
+when the process ends before the server is back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections import deque
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from .spool import Spool, SpoolFull
 
+SPILL_BYTES = 32 << 20  # batches waiting in memory beyond this go to the spool
 MAX_MEMORY_BYTES = 256 << 20  # only used when the spool cannot be created
 
 
@@ -55,6 +58,9 @@ class Outbox:
             except (SpoolFull, OSError) as exc:
                 self._lose(points, f"the spool is full ({exc})")
                 return
+        if self._memory_bytes + len(body) > SPILL_BYTES and self.spill():
+            self.add(body, points)
+            return
         if self._memory_bytes + len(body) > MAX_MEMORY_BYTES:
             self._lose(points, "the in-memory queue is full and the spool is unavailable")
             return
@@ -108,4 +114,5 @@ class Outbox:
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(f"aim-core: {message}", RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: threads go on
+                warnings.warn(f"aim-core: {message}", RuntimeWarning, stacklevel=3)

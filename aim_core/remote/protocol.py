@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..context import canonical_context
+from ..params import to_json
 from ..storage.chunks import FLOAT_DTYPE, POINT_BYTES, STEP_DTYPE, Columns
 from ..storage.points import pending_columns
 
@@ -203,6 +204,8 @@ def _header(raw: bytes, magic: bytes) -> tuple[dict[str, Any], int]:
         header = json.loads(raw[_PREFIX.size:end])
     except (UnicodeDecodeError, ValueError) as exc:
         raise BatchError(f"header is not JSON ({exc})") from None
+    except RecursionError:
+        raise BatchError("header is nested too deeply") from None
     if not isinstance(header, dict):
         raise BatchError("header must be a JSON object")
     return header, end
@@ -337,6 +340,10 @@ def _meta_args(entry: dict[str, Any], index: int) -> dict[str, Any]:
     if unknown:
         raise BatchError(f"op {index}: props {unknown} cannot be set by a client")
     _check_props(props, index)
+    try:  # the rules of a local run's params: int64 ints, at most MAX_DEPTH levels
+        to_json(params)
+    except (TypeError, ValueError) as exc:
+        raise BatchError(f"op {index}: {exc}") from None
     return {"params": params, "props": props}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
@@ -70,7 +71,8 @@ def answer_error(exc: BaseException) -> Json:
     """The response for an error; unexpected ones are logged and answered 503 (retry)."""
     status = status_of_error(exc)
     if status == 503 and not isinstance(exc, RunCorruptedError):
-        print(f"aim-core server: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError, ValueError):  # stderr on a full disk, a closed tty
+            print(f"aim-core server: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
     return error(status, exc)
 
 

@@ -19,12 +19,16 @@ Scope = dict[str, Any]
 
 
 def read_token_file(path: str | Path) -> str:
-    """The token in ``path``: its text without the trailing newline; ValueError if empty."""
-    text = Path(path).read_text(encoding="utf-8")
-    token = text.rstrip("\r\n")
-    if not token.strip():
+    """The token in ``path``: its text without surrounding white space (an HTTP header cannot
+    carry it, so a client could never match it); ValueError if empty or not printable ASCII."""
+    token = Path(path).read_text(encoding="utf-8").strip()
+    if not token:
         raise ValueError(f"token file {path} is empty; put a long random string in it "
                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)")
+    if not (token.isascii() and token.isprintable()):
+        raise ValueError(f"token file {path} holds characters an HTTP header cannot carry; use "
+                         "printable ASCII (e.g. `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe())'`)")
     return token
 
 
@@ -103,7 +107,8 @@ async def _reply(send: Any, status: int, message: str,
 async def _set_cookie_and_redirect(scope: Scope, send: Any, query: dict[str, str],
                                    token: str) -> None:
     rest = urlencode({k: v for k, v in query.items() if k != "token"})
-    location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+    path = "/" + (scope.get("root_path", "") + scope["path"]).lstrip("/\\")  # not //host
+    location = path + (f"?{rest}" if rest else "")
     secure = "; Secure" if scope.get("scheme") == "https" else ""
     cookie = f"{COOKIE}={quote(token, safe='')}; Path=/; HttpOnly; SameSite=Strict{secure}"
     await send({"type": "http.response.start", "status": 303,

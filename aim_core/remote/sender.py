@@ -6,11 +6,13 @@ Nothing here ever raises into the training thread; problems become one warning e
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
 from typing import TYPE_CHECKING
 
+from ..storage.exits import critical
 from .protocol import encode_batch
 from .transport import Rejected, Unreachable
 
@@ -38,15 +40,20 @@ class Sender(threading.Thread):
         self.contacted = False
         self._warned: set[str] = set()
         self.away = False
+        self._stopping = False
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> None:
-        """Loop until the writer is closed and every batch is acknowledged."""
+        """Loop until the writer is closed and every batch is acknowledged (or ``stop()``)."""
         while True:
             self.wake_event.wait(self._seconds_to_next())
             self.wake_event.clear()
+            if self._stopping:
+                self._leave()
+                return
             try:
-                self._cycle()
+                with critical():  # a run finalized on this thread is closed by the flusher
+                    self._cycle()
             except Exception as exc:  # a bug here must not end the sending for good
                 self._warn("bug", f"aim-core: sender of run {self.writer.run_hash}: {exc!r}")
                 self.retry_at = time.monotonic() + BACKOFF_MAX
@@ -56,6 +63,21 @@ class Sender(threading.Thread):
                 if self.writer.closed and self.drained():
                     self.exited = True
                     return
+
+    def stop(self) -> None:
+        """End the thread now, its unacknowledged batches kept in the spool (sent by a later
+        client); test harnesses such as Lightning's stop leftover daemon threads this way."""
+        self._stopping = True
+        self.wake_event.set()
+        if threading.current_thread() is not self:
+            self.join(timeout=5.0)
+
+    def _leave(self) -> None:
+        with contextlib.suppress(Exception):  # whatever fails, the thread must end
+            self.persist()
+        self.exited = True
+        with self.changed:
+            self.changed.notify_all()
 
     def wake(self, force: bool = False) -> None:
         """Form a batch now (``force``) or just re-check what is due."""
@@ -88,7 +110,9 @@ class Sender(threading.Thread):
         system = writer.system
         if system is not None:
             system.collect()  # captured terminal output becomes log lines here
-        with self.outbox.lock:
+        # critical(): a SIGTERM handler that flushes (on the main thread, inside a persist())
+        # would form batches in the middle of this loop, out of order.
+        with critical(), self.outbox.lock:
             while True:
                 taken = writer.take_batch()
                 if taken is None:
@@ -171,6 +195,7 @@ class Sender(threading.Thread):
                                "retries.")
 
     def _reached(self) -> None:
+        self.transport.silent_since_close = False
         self.backoff = BACKOFF_START
         self.last_contact = time.monotonic()
         self.contacted = True
@@ -197,4 +222,5 @@ class Sender(threading.Thread):
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: the thread goes on
+                warnings.warn(message, RuntimeWarning, stacklevel=2)

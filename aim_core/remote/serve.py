@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
 
+from ..ui.server import bind  # the dashboard's: a busy port fails before anything is printed
 from .app import DEFAULT_MAX_BODY, create_app
 from .urls import DEFAULT_PORT
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, bound now so that a busy port fails before anything is printed."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                      "pick another --port.") from exc
-    sock.listen(1024)
-    return sock
 
 
 def serve(repo_path: str | os.PathLike[str], host: str = "127.0.0.1", port: int = DEFAULT_PORT,

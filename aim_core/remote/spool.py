@@ -17,6 +17,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from .settings import env_number
+
 MAGIC = b"ACSPOOL1"
 _HEAD = struct.Struct("<Q")
 _RECORD = struct.Struct("<III")
@@ -35,8 +37,8 @@ def spool_root() -> Path:
 
 def max_spool_bytes() -> int:
     """The size bound of one spool file: ``AIM_CORE_SPOOL_MAX_MB``, default 1024 MiB."""
-    value = os.environ.get("AIM_CORE_SPOOL_MAX_MB")
-    return int(float(value) * (1 << 20)) if value else DEFAULT_MAX_BYTES
+    megabytes = env_number("AIM_CORE_SPOOL_MAX_MB", DEFAULT_MAX_BYTES / (1 << 20), 0.0, 1 << 40)
+    return int(megabytes * (1 << 20))
 
 
 class SpoolFull(Exception):
@@ -82,21 +84,44 @@ class Spool:
             offset += _RECORD.size + length
         return offset
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self.records())
-
     @property
     def empty(self) -> bool:
         """True when every record has been acknowledged."""
         return self.head >= self.end
 
     def append(self, body: bytes, points: int) -> None:
-        """Add a record at the end; ``SpoolFull`` when over the bound (nothing written)."""
-        if self.end + _RECORD.size + len(body) > self.max_bytes:
+        """Add a record at the end; ``SpoolFull`` when over the bound (nothing written).
+
+        Acknowledged records do not count: when the file would outgrow its bound, the
+        unacknowledged ones move to its start first (a server catching up on a long backlog
+        while training goes on must not make the spool drop batches).
+        """
+        size = _RECORD.size + len(body)
+        if self.end + size > self.max_bytes and not self._compact(size):
             raise SpoolFull(f"{self.path} would exceed {self.max_bytes} bytes")
         os.pwrite(self._fd, _RECORD.pack(len(body), zlib.crc32(body), points) + body, self.end)
         self.end += _RECORD.size + len(body)
         self.points += points
+
+    def _compact(self, room: int) -> bool:
+        """Move the unacknowledged records to the start if that makes ``room``; True if so.
+
+        Only when they fit below the head (copy and source never overlap): until the header
+        points at the copy, the records at the old head stay intact, so a crash at any moment
+        leaves a valid spool (at worst, acknowledged records after the copy are sent again,
+        which their idempotency keys make harmless).
+        """
+        live = self.end - self.head
+        if _START + live + room > self.max_bytes or live > self.head - _START:
+            return False
+        for offset in range(0, live, 1 << 20):
+            chunk = os.pread(self._fd, min(1 << 20, live - offset), self.head + offset)
+            os.pwrite(self._fd, chunk, _START + offset)
+        os.pwrite(self._fd, _RECORD.pack(0, 1, 0), _START + live)  # a bad checksum ends them
+        os.pwrite(self._fd, _HEAD.pack(_START), len(MAGIC))
+        os.ftruncate(self._fd, _START + live)
+        self.head, self.end = _START, _START + live
+        return True
 
     def records(self) -> Iterator[tuple[int, int, bytes]]:
         """Yield ``(offset, points, body)`` of each unacknowledged record, oldest first."""

@@ -47,6 +47,9 @@ class Transport:
     def __init__(self, url: str, token: str | None = None) -> None:
         self.url = base_url(url)
         self.token = token_from_env(token)
+        # A close() waited its whole timeout for this server in vain, and no request has
+        # reached it since: the next closes wait only briefly (N runs must not take N x 30 s).
+        self.silent_since_close = False
         headers = {"User-Agent": f"aim-core/{__version__}"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"

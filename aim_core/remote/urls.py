@@ -43,7 +43,7 @@ def server_key(url: str) -> str:
 
 
 def token_from_env(token: str | None) -> str | None:
-    """The token given, else ``AIM_CORE_TOKEN``, else None."""
-    if token:
-        return token
-    return os.environ.get("AIM_CORE_TOKEN") or None
+    """The token given, else ``AIM_CORE_TOKEN``, else None; without surrounding white space
+    (``AIM_CORE_TOKEN="$(cat token.txt)"`` of a file with a trailing space still works)."""
+    token = (token or os.environ.get("AIM_CORE_TOKEN") or "").strip()
+    return token or None

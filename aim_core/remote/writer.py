@@ -7,6 +7,7 @@ params, props and closing become operations in the same ordered stream as the po
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -25,6 +26,7 @@ from ..storage.points import latest_per_step
 from .outbox import Outbox
 from .protocol import EDITABLE_PROPS, METRIC, Op, Sequence, columns_of
 from .sender import Sender
+from .settings import env_number
 from .spool import spool_root
 from .transport import Transport
 from .urls import server_key
@@ -32,17 +34,19 @@ from .urls import server_key
 MAX_BATCH_BYTES = 8 << 20  # metric points (32 bytes each) and object payloads per batch
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_CLOSE_TIMEOUT = 30.0
+SILENT_CLOSE_TIMEOUT = 1.0  # a close after another one gave up on the same, still silent, server
 FLUSH_TIMEOUT = 10.0
 
 
 def heartbeat_interval() -> float:
-    """Seconds between heartbeats: ``AIM_CORE_HEARTBEAT_INTERVAL``, default 10."""
-    return float(os.environ.get("AIM_CORE_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT))
+    """Seconds between heartbeats: ``AIM_CORE_HEARTBEAT_INTERVAL`` (the server takes up to
+    an hour), default 10."""
+    return env_number("AIM_CORE_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT, 0.01, 3600.0)
 
 
 def close_timeout() -> float:
     """How long ``close()`` waits for the server: ``AIM_CORE_REMOTE_CLOSE_TIMEOUT``, 30 s."""
-    return float(os.environ.get("AIM_CORE_REMOTE_CLOSE_TIMEOUT", DEFAULT_CLOSE_TIMEOUT))
+    return env_number("AIM_CORE_REMOTE_CLOSE_TIMEOUT", DEFAULT_CLOSE_TIMEOUT, 0.0, 86400.0)
 
 
 class RemoteSequence:
@@ -284,7 +288,8 @@ class RemoteRunWriter:
     def _warn_once(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: threads go on
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     # -- flushing and closing ---------------------------------------------------------------
     def flush(self) -> bool:
@@ -305,10 +310,18 @@ class RemoteRunWriter:
         self.flush()
 
     def flush_quietly(self) -> bool:
-        """Wake the sender (the process flusher calls this when a buffer grows large)."""
+        """A buffer grew large (the process flusher calls this): form its batches here, so
+        memory stays bounded while the sender waits on a slow or silent server, and wake the
+        sender. Never raises."""
         self.next_flush = math.inf  # Run.track may set it to 0 to ask for a flush now
-        if self.sender is not None:
-            self.sender.wake(force=True)
+        sender = self.sender
+        if sender is None:
+            return True
+        try:
+            sender.form_all()
+        except Exception as exc:  # the sender forms them on its next cycle
+            self._warn_once(f"aim-core: run {self.run_hash}: {exc!r}")
+        sender.wake(force=True)
         return True
 
     def close(self, status: str | None = None) -> None:
@@ -328,7 +341,10 @@ class RemoteRunWriter:
         if sender is None:
             return
         timeout = close_timeout()
+        if sender.away and self.transport.silent_since_close:
+            timeout = min(timeout, SILENT_CLOSE_TIMEOUT)
         if not sender.drain(timeout):
+            self.transport.silent_since_close = sender.away
             sender.persist()
             with self.outbox.lock:
                 points, where = self.outbox.points, self.outbox.where()

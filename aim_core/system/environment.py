@@ -2,9 +2,11 @@
 
 The keys are Aim's (``packages``, ``env_variables``, ``git_info``, ``executable``,
 ``arguments``), so queries written for Aim keep working. Anything that looks like a secret is
-left out: environment variables whose name contains one of ``SECRET_WORDS`` or whose value is
-a URL with a password, the value after a secret-looking command-line flag, and the user and
-password of the git remote's URL. Git is asked locally (no network) with a short timeout.
+left out: environment variables whose name contains one of ``SECRET_WORDS`` (or has a part in
+``SECRET_PARTS``), or whose value holds a URL with a user or password or a
+``password=``-like setting (connection strings, signed URLs); the value after a
+secret-looking command-line flag, and the user and password of URLs on the command line and
+of the git remote. Git is asked locally (no network) with a short timeout.
 """
 
 from __future__ import annotations
@@ -18,10 +20,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-SECRET_WORDS = ("key", "token", "secret", "pass", "credential", "auth", "cookie", "private")
+SECRET_WORDS = ("key", "token", "secret", "pass", "cred", "auth", "cookie", "private", "jwt",
+                "webhook")
+SECRET_PARTS = ("pat", "pw", "pwd", "dsn", "sig", "sas")  # whole parts of a name: GITHUB_PAT
+NOT_SECRET = ("PWD", "OLDPWD")  # the shell's working folders
 HIDDEN = "<hidden>"
 GIT_TIMEOUT = 2.0
-_URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+# ``scheme://`` and its user info: ``user:password@`` up to the last ``@`` (a password
+# written unencoded may hold ``/`` or ``@``; ``host:port/`` is not a password), or ``user@``.
+_URL_CREDENTIALS = re.compile(
+    r"(?i)([a-z][a-z0-9+.-]*://)(?:[^\s@/:]*:(?!\d+(?:[/?#]|$))\S*@|[^\s@/:]*@)")
+# Tokens whose shape gives them away wherever they stand: GitHub, Hugging Face, Slack,
+# OpenAI/Anthropic-style ``sk-``, AWS access key ids, GitLab, npm, PyPI, JWTs.
+_KNOWN_TOKEN = re.compile(
+    r"(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|hf_[A-Za-z0-9]{20,}|xox[abposr]-[\w-]{10,}"
+    r"|sk-[\w-]{20,}|A[KS]IA[0-9A-Z]{16}|glpat-[\w-]{20,}|npm_[A-Za-z0-9]{30,}"
+    r"|pypi-[\w-]{50,}|eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]*)")
+# ``password=x``, ``AccountKey=x``, ``&sig=x``: a secret-looking setting inside a value.
+_SECRET_SETTING = re.compile(
+    r"(?i)((?:^|[^a-z0-9])(?:[a-z0-9_.-]*(?:key|token|secret|pass|credential|auth)"
+    r"[a-z0-9_.-]*|pwd|sig|signature))=[^\s&;,]+")
 
 
 def system_params(cwd: str | None = None) -> dict[str, Any]:
@@ -37,8 +55,12 @@ def system_params(cwd: str | None = None) -> dict[str, Any]:
 
 def looks_secret(name: str) -> bool:
     """True when a variable or flag name suggests it holds a secret."""
+    if name in NOT_SECRET:
+        return False
     lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    parts = re.split(r"[^a-z0-9]+", lowered)
+    return any(word in lowered for word in SECRET_WORDS) or any(
+        part in SECRET_PARTS for part in parts)
 
 
 def installed_packages() -> dict[str, str]:
@@ -75,20 +97,24 @@ def _name_version(path: Path) -> tuple[str, str]:
 
 
 def environment_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment without secret-looking names or URLs that carry a password."""
+    """The environment without secret-looking names or values that carry credentials."""
     environ = os.environ if environ is None else environ
     return {name: value for name, value in sorted(environ.items())
-            if not looks_secret(name) and not _has_url_password(value)}
+            if not looks_secret(name) and not _holds_credentials(value)}
 
 
-def _has_url_password(value: str) -> bool:
-    match = _URL_CREDENTIALS.search(value)
-    return bool(match) and ":" in match.group(0)[len(match.group(1)):]
+def _holds_credentials(value: str) -> bool:
+    """True for a value with a URL's user info (a token is often the user) or a secret
+    setting (``Password=...;``, ``?sig=...``)."""
+    return bool(_URL_CREDENTIALS.search(value) or _SECRET_SETTING.search(value)
+                or _KNOWN_TOKEN.search(value))
 
 
 def strip_url_credentials(url: str) -> str:
-    """``https://user:token@host/x`` -> ``https://host/x``."""
-    return _URL_CREDENTIALS.sub(r"\1", url)
+    """``https://user:token@host/x`` -> ``https://host/x``; ``?password=x`` and tokens of a
+    known shape (``ghp_...``) -> hidden."""
+    text = _SECRET_SETTING.sub(rf"\1={HIDDEN}", _URL_CREDENTIALS.sub(r"\1", url))
+    return _KNOWN_TOKEN.sub(HIDDEN, text)
 
 
 def arguments(argv: list[str]) -> list[str]:

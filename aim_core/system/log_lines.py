@@ -21,6 +21,8 @@ Line = tuple[int, str, float]  # (line number, text, time the line was seen)
 _CONTROL = re.compile(r"(\r|\x1b\[[0-9;]*[A-DK])")
 MAX_PARTIAL = 1 << 20  # an unfinished line this long (no \n for ages) is cut into a line
 _COMPACT_AT = 1 << 12  # an unfinished line longer than this has its rewrites collapsed
+MAX_MOVE = 1 << 12  # cursor moves beyond this (``ESC[99999999C``) are cut, as a screen would
+MAX_COLUMN = 1 << 16
 
 
 def render(text: str) -> tuple[str, int]:
@@ -43,13 +45,13 @@ def render(text: str) -> tuple[str, int]:
 
 def _escape(token: str, screen: str, col: int, moved: int) -> tuple[str, int, int]:
     arg, command = token[2:-1], token[-1]
-    count = int(arg) if arg.isdigit() else 1
+    count = 1 if not arg.isdigit() else MAX_MOVE if len(arg) > 4 else min(int(arg), MAX_MOVE)
     if command == "A":
         moved -= count
     elif command == "B":
         moved += count
     elif command == "C":
-        col += count
+        col = min(col + count, max(MAX_COLUMN, len(screen)))
     elif command == "D":
         col = max(col - count, 0)
     elif arg in ("", "0"):  # K: erase to the end of the line

@@ -11,6 +11,7 @@ here ever raises into training: a failed reading is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ import warnings
 from typing import Any, Protocol
 
 from ..context import context_key
+from ..storage.exits import critical
 from ..values import NAN
 from .gpu import GpuReader
 from .stats import CpuMark, ProcessStats, Reading, sample_values
@@ -67,7 +69,7 @@ class Subscription:
 
     def take(self, reading: Reading | None) -> None:
         """Append one sample from ``reading`` (None: the reading failed) and schedule the next."""
-        with self._lock:
+        with critical(), self._lock:  # see read()
             self._take_safely(reading)
 
     def _take_safely(self, reading: Reading | None) -> None:
@@ -75,9 +77,10 @@ class Subscription:
             self._take(reading)
         except Exception as exc:  # e.g. the user made __system__cpu a text sequence
             self._stopped = True
-            warnings.warn(f"aim-core stopped sampling system metrics into run "
-                          f"{getattr(self.target, 'run_hash', '?')}: {exc!r}",
-                          RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: sampling goes on
+                warnings.warn(f"aim-core stopped sampling system metrics into run "
+                              f"{getattr(self.target, 'run_hash', '?')}: {exc!r}",
+                              RuntimeWarning, stacklevel=3)
 
     def _take(self, reading: Reading | None) -> None:
         if self._stopped or getattr(self.target, "closed", False):
@@ -118,7 +121,7 @@ class Subscription:
     def stop(self) -> None:
         """Leave the sampler; a run stopped before its first sample takes it now."""
         reading = read() if self.samples == 0 else None
-        with self._lock:
+        with critical(), self._lock:
             if self.samples == 0 and reading is not None:
                 self._take_safely(reading)
             self._stopped = True
@@ -141,7 +144,9 @@ _readings = _Readings()
 def read() -> Reading | None:
     """Read the machine now; None (and one warning per process) when psutil fails."""
     readings = _readings
-    with readings.lock:
+    # critical(): a dropped Run collected by the garbage collector while this thread holds
+    # the lock is closed later by the flusher, not here (its close would wait on this lock).
+    with critical(), readings.lock:
         try:
             if readings.stats is None:
                 readings.stats = ProcessStats()
@@ -149,8 +154,10 @@ def read() -> Reading | None:
         except Exception as exc:  # sampling must never stop training
             if not readings.warned:
                 readings.warned = True
-                warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
-                              "check that psutil is installed.", RuntimeWarning, stacklevel=2)
+                with contextlib.suppress(Exception):  # -W error, a closed stderr: sampling goes on
+                    warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
+                                  "check that psutil is installed.", RuntimeWarning,
+                                  stacklevel=2)
             return None
 
 
@@ -218,7 +225,7 @@ _lock = threading.Lock()
 def subscribe(target: MetricTarget, interval: float) -> Subscription:
     """Sample the machine into ``target`` now and every ``interval`` seconds until stopped."""
     sub = Subscription(target, interval)
-    with _lock:
+    with critical(), _lock:  # see read()
         if not _sampler or _sampler[0].stopping or not _sampler[0].is_alive():
             _sampler[:] = [Sampler()]
             _sampler[0].start()
@@ -227,7 +234,7 @@ def subscribe(target: MetricTarget, interval: float) -> Subscription:
 
 
 def _unsubscribe(sub: Subscription) -> None:
-    with _lock:
+    with critical(), _lock:
         if _sampler and _sampler[0].remove(sub):
             _sampler.pop().stop()
 

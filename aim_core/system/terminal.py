@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..storage.exits import critical
+
 STDOUT, STDERR = 0, 1
 Write = tuple[int, Any]  # (STDOUT or STDERR, what was written)
 
@@ -77,13 +79,16 @@ def _patch_current() -> None:
             continue  # no console (pythonw), already ours, or stderr is stdout's object
         try:
             _patches.append(_Patch(stream, index))
-        except (AttributeError, TypeError):  # a stream object that takes no attributes
+        except Exception:  # a stream that takes no attributes (slots, a read-only proxy)
             continue
 
 
 def _uninstall() -> None:
     for patch in reversed(_patches):
-        patch.undo()
+        try:
+            patch.undo()
+        except Exception:  # the stream refuses now: ours stays, as a pass-through
+            patch.live = False
     _patches.clear()
 
 
@@ -102,7 +107,9 @@ class TerminalCapture:
     def start(self) -> None:
         """Begin capturing (installs the tee if no other run has)."""
         global _buffers
-        with _lock:
+        # critical(): a dropped Run that the garbage collector finalizes while this thread
+        # holds the lock is closed later by the flusher, not here (its stop() takes the lock).
+        with critical(), _lock:
             if self.active:
                 return
             _patch_current()
@@ -119,7 +126,7 @@ class TerminalCapture:
     def stop(self) -> None:
         """Stop capturing; the last capture to stop restores the streams exactly."""
         global _buffers
-        with _lock:
+        with critical(), _lock:
             if not self.active:
                 return
             self._pid = None

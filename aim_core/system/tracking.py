@@ -9,11 +9,13 @@ one writer, so a run is sampled and captured once however often it is opened in 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
 from typing import Any
 
+from ..storage.exits import critical
 from . import sampler
 from .log_lines import Line, LineSplitter
 from .terminal import TerminalCapture
@@ -27,7 +29,13 @@ def start_tracking(writer: Any, interval: Any, capture_logs: bool) -> SystemTrac
     seconds = sampler.check_interval(interval)
     if seconds is None and not capture_logs:
         return None
-    return SystemTracking(writer, seconds, capture_logs)
+    try:
+        return SystemTracking(writer, seconds, capture_logs)
+    except Exception as exc:  # e.g. no thread can be started: the run goes on without
+        warnings.warn(f"aim-core could not start system tracking for run "
+                      f"{getattr(writer, 'run_hash', '?')} ({exc!r}); the run is recorded "
+                      "without system metrics and terminal logs.", RuntimeWarning, stacklevel=3)
+        return None
 
 
 class SystemTracking:
@@ -47,11 +55,16 @@ class SystemTracking:
             self._capture = TerminalCapture()
             self._capture.start()
             writer.wake_flusher()  # lines must reach the disk each flush, samples or not
-        self._subscription = sampler.subscribe(writer, interval) if interval else None
+        try:
+            self._subscription = sampler.subscribe(writer, interval) if interval else None
+        except BaseException:
+            if self._capture is not None:
+                self._capture.stop()
+            raise
 
     def collect(self) -> None:
         """Turn what was written since the last call into ``logs`` points (flusher thread)."""
-        with self._lock:
+        with critical(), self._lock:  # a run finalized meanwhile is closed by the flusher
             capture, splitter = self._capture, self._splitter
             if capture is None or splitter is None:
                 return
@@ -66,15 +79,18 @@ class SystemTracking:
         """Stop sampling and capturing; the last lines go to ``logs`` (the writer flushes next)."""
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
-            subscription.stop()
+            try:
+                subscription.stop()
+            except Exception as exc:  # the run's close must go on
+                self._warn(exc)
             self.points += subscription.points
-        with self._lock:
+        with critical(), self._lock:  # a signal handler that flushes must not meet this lock
             capture, self._capture = self._capture, None
             splitter = self._splitter
             if capture is None or splitter is None:
                 return
-            capture.stop()
             try:
+                capture.stop()
                 self._append(splitter.feed(capture.drain(), time.time()) + splitter.finish())
             except Exception as exc:
                 self._warn(exc)
@@ -94,5 +110,6 @@ class SystemTracking:
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(f"aim-core could not record the terminal output of run "
-                          f"{self.writer.run_hash}: {exc!r}", RuntimeWarning, stacklevel=3)
+            with contextlib.suppress(Exception):  # -W error, a closed stderr: the close goes on
+                warnings.warn(f"aim-core could not record the terminal output of run "
+                              f"{self.writer.run_hash}: {exc!r}", RuntimeWarning, stacklevel=3)

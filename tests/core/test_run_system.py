@@ -264,3 +264,104 @@ def test_a_live_run_reads_its_own_lines(repo_path, capsys):
         time.sleep(0.02)
     assert _lines(run) == [(0, "visible while running")]
     run.close()
+
+
+class _ReadOnlyProxy:
+    """A stream proxy that takes no attributes (as some notebook and web frameworks' do)."""
+
+    def __init__(self, stream):
+        object.__setattr__(self, "_stream", stream)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def __setattr__(self, name, value):
+        raise RuntimeError("read-only proxy")
+
+
+class _StickyStream:
+    """A stream that takes our wrapper but refuses to give it back."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._stream.write(text)
+
+    def flush(self):
+        self._stream.flush()
+
+    def __delattr__(self, name):
+        raise RuntimeError("cannot delete attributes")
+
+
+def test_a_stream_that_refuses_our_wrapper_leaves_the_run_working(repo_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(sys, "stdout", _ReadOnlyProxy(sys.stdout))
+    with Run(repo=repo_path, system_tracking_interval=None) as run:
+        print("shown")
+        print("to stderr", file=sys.stderr)
+        run.track(1.0, name="loss")
+    assert capsys.readouterr() == ("shown\n", "to stderr\n")
+    stored = Repo(repo_path).get_run(run.hash)
+    assert stored.status == "finished"
+    assert _lines(stored) == [(0, "to stderr")]
+
+
+def test_a_stream_that_refuses_to_be_restored_still_closes_the_run(repo_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(sys, "stdout", _StickyStream(sys.stdout))
+    run = Run(repo=repo_path, system_tracking_interval=None)
+    print("during")
+    run.close()
+    print("after")  # our wrapper stays on the stream, passing writes through
+    assert capsys.readouterr().out == "during\nafter\n"
+    stored = Repo(repo_path).get_run(run.hash)
+    assert stored.status == "finished"
+    assert _lines(stored) == [(0, "during")]
+
+
+STRICT = textwrap.dedent("""
+    import sys
+    from aim_core import Run
+    run = Run(repo=sys.argv[1], system_tracking_interval=None, flush_interval=60)
+    run.track(1.0, name="logs")  # the script's own metric "logs": lines cannot go there
+    run.track(2.0, name="loss")
+    print("a line")
+    run.close()
+    sys.stderr.write(run.hash)
+""")
+
+
+def test_warnings_as_errors_never_break_close(repo_path):
+    done = subprocess.run([sys.executable, "-W", "error", "-c", STRICT, str(repo_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    stored = Repo(repo_path).get_run(done.stderr)
+    assert stored.status == "finished"
+    assert stored.get_metric("loss").values.tolist() == [2.0]
+    assert stored.get_metric("logs").values.tolist() == [1.0]
+
+
+CYCLES = textwrap.dedent("""
+    import gc, sys
+    from aim_core import Run
+
+    class Trainer:  # holds its run and a closure over itself: freed only by the collector
+        def __init__(self, repo):
+            self.run = Run(repo=repo, system_tracking_interval=0.1, flush_interval=5)
+            self.log = lambda v: self.run.track(v, name="loss")
+
+    gc.set_threshold(1)  # collections (and the finalizers of dropped runs) at any allocation
+    for i in range(100):
+        trainer = Trainer(sys.argv[1])
+        trainer.log(float(i))
+""")
+
+
+def test_runs_dropped_in_reference_cycles_are_closed_without_a_deadlock(repo_path):
+    done = subprocess.run([sys.executable, "-c", CYCLES, str(repo_path)], capture_output=True,
+                          text=True, timeout=120)  # a deadlock: the process never ends
+    assert done.returncode == 0, done.stderr
+    runs = list(Repo(repo_path).iter_runs())
+    assert len(runs) == 100 and {run.status for run in runs} == {"finished"}

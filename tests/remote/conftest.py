@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 pytest.importorskip("httpx")
@@ -9,6 +11,18 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 from remote_helpers import ServerProcess, free_port  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_sender_left():
+    """Stop the senders a test leaves behind (a run closed while its server was away keeps
+    retrying by design), so that later tests of the session see no aim-core thread."""
+    yield
+    from aim_core.remote.sender import Sender
+
+    for thread in threading.enumerate():
+        if isinstance(thread, Sender):
+            thread.stop()
 
 
 @pytest.fixture

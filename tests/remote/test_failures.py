@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
 
+import httpx
 import numpy as np
 import pytest
-from remote_helpers import read_json_line, start_client
+from remote_helpers import (
+    SERVER_MAIN,
+    ServerProcess,
+    free_port,
+    read_json_line,
+    start_client,
+    wait_until_up,
+)
 
 from aim_core import Repo, Run
 from aim_core.remote.server_storage import applied_points
+from aim_core.remote.spool import Spool
+from aim_core.storage.flusher import FLUSH_AT_POINTS
 
 
 def assert_complete(repo_path, run_hash: str, points: int, start: int = 0) -> None:
@@ -174,3 +187,198 @@ def test_a_full_spool_drops_batches_and_close_says_so(server_factory, monkeypatc
     messages = " ".join(str(w.message) for w in caught)
     assert "points dropped: the spool is full" in messages
     assert "did not acknowledge" in messages
+
+
+SILENT_SERVER_CLIENT = """
+import json, os, socket, sys, time
+import numpy as np
+silent = socket.socket()
+silent.bind(("127.0.0.1", 0))
+silent.listen(16)  # takes connections, never answers: a hung server or a dead proxy
+from aim_core import Run
+from aim_core.remote import outbox
+from aim_core.storage.flusher import FLUSH_AT_POINTS
+outbox.SPILL_BYTES = 1 << 20
+run = Run(repo=f"aim://127.0.0.1:{silent.getsockname()[1]}", system_tracking_interval=None,
+          capture_terminal_logs=False)
+writer, total = run._writer, 800_000
+for step, value in enumerate(np.random.default_rng(0).random(total).tolist()):
+    run.track(value, name="loss", step=step)
+deadline = time.time() + 30
+while writer.pending_count() >= FLUSH_AT_POINTS and time.time() < deadline:
+    time.sleep(0.05)
+report = {"pending": writer.pending_count(), "memory": writer.outbox._memory_bytes,
+          "spooled": writer.outbox.points, "where": writer.outbox.where()}
+run.close()
+print(json.dumps(report))
+"""
+
+
+def test_a_silent_server_keeps_client_memory_bounded_and_the_points_spooled(client_env,
+                                                                           tmp_path):
+
+
+    env = {**os.environ, "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "1"}
+    done = subprocess.run([sys.executable, "-c", SILENT_SERVER_CLIENT], env=env,
+                          capture_output=True, text=True, timeout=180, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["pending"] < FLUSH_AT_POINTS  # formed into batches while the sender waits
+    assert report["memory"] <= 1 << 20  # ... and those went to the spool on disk
+    assert report["pending"] + report["spooled"] == 800_000
+    assert "did not acknowledge 800000 points" in done.stderr
+    spool = Spool(report["where"], create=False)
+    try:
+        assert spool.points == 800_000  # close() spooled the rest: nothing lost
+    finally:
+        spool.close()
+
+
+def test_a_server_whose_stderr_cannot_be_written_still_answers_errors(tmp_path, client_env):
+
+
+    repo = Repo(tmp_path / "repo", init=True)
+    (repo.runs_dir / "abc.sqlite").mkdir()  # a run file that cannot be opened: a 503
+    port = free_port()
+    with open("/dev/full", "w") as full:  # every write fails, as on a full disk
+        server = subprocess.Popen([sys.executable, "-c", SERVER_MAIN, "server", "--repo",
+                                   str(tmp_path / "repo"), "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=full, text=True)
+    try:
+        assert "aim-core server" in server.stdout.readline()
+        wait_until_up(f"http://127.0.0.1:{port}")
+        for path in ("/runs/abc/state", "/runs/abc/series?name=x"):
+            answer = httpx.get(f"http://127.0.0.1:{port}/remote/v1{path}", timeout=30)
+            assert answer.status_code == 503, (path, answer.text)
+            assert "cannot be read now" in answer.json()["error"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        server.stdout.close()
+
+
+SEVERAL_RUNS_CLIENT = """
+import sys
+from aim_core import Run
+runs = [Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+        for _ in range(3)]
+for run in runs:
+    for i in range(100):
+        run.track(float(i), name="loss", step=i)
+"""  # no close(): the process exits, as a script whose server went away does
+
+
+def test_closing_several_runs_waits_for_a_silent_server_once(server_factory, client_env):
+
+    server = server_factory(start=False)  # never comes up
+    env = {**os.environ, "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "3"}
+    done = subprocess.run([sys.executable, "-W", "always", "-c", SEVERAL_RUNS_CLIENT, server.url],
+                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    waited = re.findall(r"did not acknowledge (\d+) points within (\S+) s", done.stderr)
+    assert waited == [("100", "3"), ("100", "1"), ("100", "1")], done.stderr
+
+
+STRICT_CLIENT = """
+import json, sys, time
+from aim_core import Run
+run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+print(json.dumps({"hash": run.hash}), flush=True)
+for i in range(int(sys.argv[2])):
+    run.track(float(i), name="loss", step=i)
+    time.sleep(0.002)
+run.close()
+"""
+
+
+def test_warnings_as_errors_do_not_stop_the_sender(server_factory, client_env):
+
+    server = server_factory(start=False)
+    client = subprocess.Popen(
+        [sys.executable, "-W", "error", "-c", STRICT_CLIENT, server.url, "1500"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_hash = read_json_line(client)["hash"]
+    time.sleep(1.0)  # the sender finds no server and warns: an error under -W error
+    server.start()
+    _, err = client.communicate(timeout=120)
+    assert client.returncode == 0, err  # close() found everything acknowledged
+    assert applied_points(Repo(server.repo), run_hash) == 1500
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 8 MiB tmpfs (needs root and mount; skipped elsewhere), unmounted after the test."""
+
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder):
+    """Write a file until the disk is full; return it."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_on_the_server_keeps_points_waiting_until_space_returns(
+        client_env, small_disk, tmp_path, monkeypatch):
+
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "60")
+    (tmp_path / "on_disk").mkdir()
+    (tmp_path / "on_disk" / "repo").symlink_to(small_disk)  # the server's log stays elsewhere
+    server = ServerProcess(tmp_path / "on_disk" / "repo", free_port()).start()
+    try:
+        filler = _fill(small_disk)
+        client = start_client(server.url, "--points", "500", "--sleep", "0.004",
+                              "--report", "100")
+        run_hash = read_json_line(client)["hash"]
+        wait_for(lambda: "full" in server.log(), timeout=60)  # the server answers 503: retry
+        assert client.poll() is None  # training goes on
+        filler.unlink()
+        out = client.stdout.read().strip().splitlines()
+        assert client.wait(timeout=120) == 0, client.stderr.read()
+        assert json.loads(out[-1])["hashes"] == [run_hash]
+        assert_complete(server.repo, run_hash, 500)
+        assert Repo(server.repo).get_run(run_hash).status == "finished"
+    finally:
+        server.stop()
+
+
+def test_bad_client_settings_in_the_environment_fall_back_to_defaults(server):
+    env = {"AIM_CORE_HEARTBEAT_INTERVAL": "7200",  # more than the server accepts
+           "AIM_CORE_REMOTE_CLOSE_TIMEOUT": "30s", "AIM_CORE_SPOOL_MAX_MB": "lots"}
+    client = start_client(server.url, "--points", "200", env=env)
+    run_hash = read_json_line(client)["hash"]
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["hashes"] == [run_hash]
+    assert "AIM_CORE_HEARTBEAT_INTERVAL='7200' is not a number from" in err
+    assert "AIM_CORE_REMOTE_CLOSE_TIMEOUT='30s'" in err
+    assert_complete(server.repo, run_hash, 200)
+
+
+def test_a_sender_left_retrying_stops_on_request_keeping_its_batches(server_factory,
+                                                                     monkeypatch):
+    server = server_factory(start=False)  # away for good
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "1")
+    run = Run(repo=server.url, system_tracking_interval=None, capture_terminal_logs=False)
+    for i in range(50):
+        run.track(float(i), name="loss", step=i)
+    writer = run._writer
+    sender = writer.sender
+    with pytest.warns(RuntimeWarning, match="did not acknowledge 50 points"):
+        run.close()
+    assert sender.is_alive()  # retries while the process lives ...
+    sender.stop()  # ... until a harness (Lightning's thread police) stops it
+    assert not sender.is_alive()
+    outbox = writer.outbox
+    assert outbox.points == 50 and outbox.where().endswith(".spool")  # kept for a later client

@@ -112,6 +112,27 @@ def test_spool_keeps_order_across_reopen_and_ignores_a_torn_record(tmp_path):
     assert not path.exists()
 
 
+def test_acknowledged_records_do_not_count_against_the_spool_bound(tmp_path):
+    path = tmp_path / "run-abc.spool"
+    spool = Spool(path, max_bytes=1000)
+    for i in range(10):  # 10 records of 92 bytes after a 16-byte header: nearly full
+        spool.append(bytes([i]) * 80, points=1)
+    for _ in range(8):  # the server catches up ...
+        spool.pop()
+    for i in range(10, 13):  # ... while training goes on
+        spool.append(bytes([i]) * 80, points=1)
+    expected = [bytes([i]) * 80 for i in (8, 9, 10, 11, 12)]
+    assert [body for _, _, body in spool.records()] == expected
+    assert spool.points == 5 and path.stat().st_size <= 1000
+    spool.close()
+    again = Spool(path, max_bytes=1000)  # as a later process finds it
+    assert [body for _, _, body in again.records()] == expected and again.points == 5
+    with pytest.raises(SpoolFull):  # unacknowledged records still fill it
+        for i in range(20):
+            again.append(bytes([i]) * 80, points=1)
+    again.close()
+
+
 def test_spool_is_bounded_and_locked(tmp_path):
     path = tmp_path / "run-abc.spool"
     spool = Spool(path, max_bytes=100)

@@ -70,6 +70,9 @@ def test_a_browser_gets_a_cookie_from_token_in_the_url(server_factory, token_fil
         assert "HttpOnly" in first.headers["set-cookie"]
         assert browser.get("/metrics").status_code == 200  # the cookie now rides along
         assert browser.get("/api/runs").status_code == 200
+    with httpx.Client() as raw:  # a path that a browser reads as another host: no way out
+        answer = raw.get(f"{server.http}//evil.example/x?token={TOKEN}")
+        assert answer.status_code == 303 and answer.headers["location"] == "/evil.example/x"
 
 
 def test_clients_send_the_token_from_env_or_argument(server_factory, token_file, monkeypatch):
@@ -86,6 +89,35 @@ def test_clients_send_the_token_from_env_or_argument(server_factory, token_file,
         denied.close()  # training is not stopped: the points wait in the spool
     monkeypatch.setenv("AIM_CORE_TOKEN", TOKEN)
     assert len(list(Repo(server.url).iter_runs())) == 1
+
+
+def test_white_space_around_a_token_is_not_part_of_it(server_factory, tmp_path, monkeypatch):
+    padded = tmp_path / "padded-token"
+    padded.write_text(f" {TOKEN}\t \r\n")
+    server = server_factory("--token-file", str(padded))
+    monkeypatch.setenv("AIM_CORE_REMOTE_CLOSE_TIMEOUT", "20")
+    monkeypatch.setenv("AIM_CORE_TOKEN", padded.read_text().rstrip("\n"))  # "$(cat file)"
+    with Run(repo=server.url, system_tracking_interval=None) as run:
+        run.track(1.0, name="x")
+    assert Repo(server.url).get_run(run.hash).status == "finished"
+
+
+def test_a_token_no_header_can_carry_is_refused_with_a_message(tmp_path):
+    bad = tmp_path / "token"
+    bad.write_text("s3cret-tökén\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", SERVER_MAIN, "server", "--repo",
+                           str(tmp_path / "r"), "--port", str(free_port()), "--token-file",
+                           str(bad)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "printable ASCII" in done.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(tmp_path, port):
+    done = subprocess.run([sys.executable, "-c", SERVER_MAIN, "server", "--repo",
+                           str(tmp_path / "r"), "--port", port], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "is not a TCP port" in done.stderr, done.stderr
 
 
 def test_non_loopback_host_needs_a_token_or_insecure(tmp_path, token_file):
@@ -145,6 +177,13 @@ MALFORMED = {
     "server-owned prop": raw_body(b'{"v": 1, "run": "r1", "session": "s", "seq": 5, "ops": [{"op":'
                                   b' "meta", "params": {}, "props": {"status": "finished"}}]}'),
     "other run": batch("r2", session="s9"),
+    "deeply nested header": raw_body(b'{"v": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "int param beyond int64": raw_body(b'{"v": 1, "run": "r1", "session": "s", "seq": 5, "ops": '
+                                       b'[{"op": "meta", "params": {"a": 1180591620717411303424},'
+                                       b' "props": {}}]}'),
+    "params nested too deep": raw_body(b'{"v": 1, "run": "r1", "session": "s", "seq": 5, "ops": '
+                                       b'[{"op": "meta", "params": ' + b'{"a": ' * 200 + b"1" +
+                                       b"}" * 200 + b', "props": {}}]}'),
     "zip bomb": zlib.compress(b"ACB1" + b"\0" * (200 << 20)),
 }
 

@@ -103,3 +103,47 @@ def test_packages_come_from_dist_info_and_egg_info_folders(tmp_path, monkeypatch
 def test_no_git_means_no_git_info(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no git executable anywhere
     assert git_info(str(tmp_path)) == {}
+
+
+SNEAKY = {  # names that say nothing, values that carry the secret
+    "PIP_EXTRA_INDEX_URL": "https://ghp_s3cr3t@pypi.example.com/simple",   # token as the user
+    "DATABASE_URL": "postgres://bob:pa/ss-s3cr3t@db.local/x",            # '/' in the password
+    "OTHER_DB": "mysql://bob:p@ss-s3cr3t@db.local/x",                    # '@' in the password
+    "AZURE_STORAGE_CONNECTION_STRING": "Protocol=https;AccountName=a;AccountKey=s3cr3t==",
+    "MONGO_URI": "mongodb://db.local/x?authSource=admin&password=s3cr3t",
+    "BLOB_URL": "https://a.blob.core.windows.net/c?sv=2020&sig=s3cr3t",
+    "SENTRY_DSN": "https://s3cr3t@o1.ingest.sentry.io/1",
+    "GITHUB_PAT": "ghp_s3cr3t", "MYSQL_PWD": "s3cr3t", "REDIS_URL": "redis://:s3cr3t@h:6379",
+    "GCP_CREDS": "s3cr3t", "CI_JOB_JWT_V2": "s3cr3t", "SLACK_WEBHOOK": "https://hooks.x/s3cr3t",
+    "GH": "ghp_s3cr3tAbCdEfGhIjKlMnOpQrStUvWxYz01", "HF": "hf_s3cr3tAbCdEfGhIjKlMnOpQrSt",
+    "ID": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzM2NyM3QifQ.s3cr3t-sig",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNEAKY))
+def test_a_secret_in_the_value_or_a_short_name_is_left_out(name):
+    env = {name: SNEAKY[name], "PWD": "/home/ada", "INDEX": "https://registry.npmjs.org/@a/b"}
+    assert environment_variables(env) == {"INDEX": env["INDEX"], "PWD": "/home/ada"}
+
+
+def test_arguments_hide_credentials_inside_urls_and_settings():
+    argv = ["train.py", "--db", "postgres://u:pa/ss-s3cr3t@h/x", "db.password=s3cr3t",
+            "https://u:p@ss-s3cr3t@host/x", "trainer.max_epochs=3",
+            "git+https://github.com/a/b@v1.0", "ghp_s3cr3tAbCdEfGhIjKlMnOpQrStUvWxYz01"]
+    shown = arguments(argv)
+    assert "s3cr3t" not in json.dumps(shown)
+    assert shown == ["train.py", "--db", "postgres://h/x", f"db.password={HIDDEN}",
+                     "https://host/x", "trainer.max_epochs=3", "git+https://github.com/a/b@v1.0",
+                     HIDDEN]
+
+
+def test_git_remote_with_an_at_sign_in_the_password_is_stripped(tmp_path):
+    try:
+        _git(tmp_path, "init", "-q")
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("git is not installed")
+    _git(tmp_path, "remote", "add", "origin", "https://ada:gh@p/s3cr3t@github.com/ada/x.git")
+    _git(tmp_path, "-c", "user.email=a@b.c", "-c", "user.name=Ada", "commit", "-q",
+         "--allow-empty", "-m", "first")
+    info = git_info(str(tmp_path))
+    assert info["remote_origin_url"] == "https://github.com/ada/x.git"

@@ -73,3 +73,14 @@ def test_long_rewritten_lines_stay_small_and_endless_lines_are_cut():
     assert splitter._partial[STDERR].size < 10_000
     lines = splitter.feed([(STDOUT, "x" * 1000)] * (MAX_PARTIAL // 1000 + 1), 0.0)
     assert len(lines) == 1 and len(lines[0][1]) > MAX_PARTIAL
+
+
+def test_huge_cursor_moves_are_cut_as_a_screen_would_cut_them():
+    splitter = LineSplitter()
+    lines = splitter.feed([(STDOUT, "a\x1b[99999999Cb\n"),  # forward beyond any screen
+                           (STDOUT, "x\x1b[" + "9" * 5000 + "Cy\n"),  # a count no int takes
+                           (STDOUT, "z" + "\x1b[4000C" * 1000 + "w\n"),  # many moves
+                           (STDOUT, "down\x1b[99999999B\n"), (STDOUT, "next\n")], 0.0)
+    assert [len(text) for _, text, _ in lines[:3]] == [2 + (1 << 12)] * 2 + [1 + (1 << 16)]
+    assert lines[0][1].startswith("a ") and lines[0][1].endswith(" b")
+    assert [step for step, _, _ in lines] == [0, 1, 2, 3 + (1 << 12), 4 + (1 << 12)]
