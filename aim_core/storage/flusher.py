@@ -153,20 +153,17 @@ def get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) 
     a param), so a run opened and closed within one flush interval starts no thread. Out of
     file descriptors, runs dropped in reference cycles are collected once and it retries.
     """
-    close_dropped()
-    try:
-        return _get_or_open(repo_dir, run_hash, opener)
-    except Exception as exc:
-        if not out_of_fds(exc):
-            raise
-    gc.collect()  # runs held in reference cycles keep their files until the collector runs
-    close_dropped()
-    try:
-        return _get_or_open(repo_dir, run_hash, opener)
-    except Exception as exc:
-        if not out_of_fds(exc):
-            raise
-        raise too_many_open_files(run_hash) from exc
+    for attempt in (1, 2):
+        close_dropped()
+        try:
+            return _get_or_open(repo_dir, run_hash, opener)
+        except Exception as exc:
+            if not out_of_fds(exc):
+                raise
+            if attempt == 2:
+                raise too_many_open_files(run_hash) from exc
+        gc.collect()  # runs held in reference cycles keep their files until the collector runs
+    raise AssertionError("unreachable")
 
 
 def _get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) -> RunWriter:
