@@ -8,13 +8,12 @@ A spool the server refuses for good is renamed ``*.spool.rejected`` and left for
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
-import warnings
 from pathlib import Path
 
+from ..warn import warn_safely
 from .spool import Spool, orphans, spool_root
 from .transport import Rejected, Transport, Unreachable
 from .urls import server_key
@@ -62,10 +61,9 @@ def replay(transport: Transport, run_hash: str, spool: Spool) -> bool:
             rejected = spool.path.with_name(spool.path.name + ".rejected")
             spool.close()
             os.replace(spool.path, rejected)
-            with contextlib.suppress(Exception):  # -W error, a closed stderr: replay goes on
-                warnings.warn(f"aim-core: server {transport.url} refused the spooled batches "
-                              f"of run {run_hash} ({exc.status}: {exc}); they are kept in "
-                              f"{rejected}.", RuntimeWarning, stacklevel=2)
+            warn_safely(f"aim-core: server {transport.url} refused the spooled batches "
+                        f"of run {run_hash} ({exc.status}: {exc}); they are kept in "
+                        f"{rejected}.", stacklevel=2)
             return False
         spool.pop()
         wait = 0.5

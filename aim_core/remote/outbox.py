@@ -8,12 +8,11 @@ when the process ends before the server is back.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import warnings
 from collections import deque
 from pathlib import Path
 
+from ..warn import warn_safely
 from .spool import Spool, SpoolFull
 
 SPILL_BYTES = 32 << 20  # batches waiting in memory beyond this go to the spool
@@ -114,5 +113,4 @@ class Outbox:
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            with contextlib.suppress(Exception):  # -W error, a closed stderr: threads go on
-                warnings.warn(f"aim-core: {message}", RuntimeWarning, stacklevel=3)
+            warn_safely(f"aim-core: {message}", stacklevel=3)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import warnings
 from typing import TYPE_CHECKING
 
 from ..storage.exits import critical
+from ..warn import warn_safely
 from .protocol import encode_batch
 from .transport import Rejected, Unreachable
 
@@ -222,5 +222,4 @@ class Sender(threading.Thread):
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            with contextlib.suppress(Exception):  # -W error, a closed stderr: the thread goes on
-                warnings.warn(message, RuntimeWarning, stacklevel=2)
+            warn_safely(message, stacklevel=2)

@@ -7,10 +7,10 @@ such a value warns once and the default is used.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import warnings
+
+from ..warn import warn_safely
 
 _warned: set[str] = set()
 
@@ -28,7 +28,6 @@ def env_number(name: str, default: float, low: float, high: float) -> float:
         return value
     if name not in _warned:
         _warned.add(name)
-        with contextlib.suppress(Exception):  # -W error must not stop a run from opening
-            warnings.warn(f"aim-core: {name}={text!r} is not a number from {low:g} to {high:g}; "
-                          f"using {default:g}.", RuntimeWarning, stacklevel=3)
+        warn_safely(f"aim-core: {name}={text!r} is not a number from {low:g} to {high:g}; "
+                    f"using {default:g}.", stacklevel=3)
     return default

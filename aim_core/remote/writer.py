@@ -7,7 +7,6 @@ params, props and closing become operations in the same ordered stream as the po
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
@@ -23,6 +22,7 @@ from ..storage import exits
 from ..storage.chunks import POINT_BYTES, Columns, concat_columns
 from ..storage.lock import HOST
 from ..storage.points import latest_per_step
+from ..warn import warn_safely
 from .outbox import Outbox
 from .protocol import EDITABLE_PROPS, METRIC, Op, Sequence, columns_of
 from .sender import Sender
@@ -288,8 +288,7 @@ class RemoteRunWriter:
     def _warn_once(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            with contextlib.suppress(Exception):  # -W error, a closed stderr: threads go on
-                warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warn_safely(message, stacklevel=3)
 
     # -- flushing and closing ---------------------------------------------------------------
     def flush(self) -> bool:

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..errors import BlobMissingError
+from .run_file import fdatasync_path
 
 BLOBS_DIR = "blobs"
 _MISSING_LINK = (FileNotFoundError,)
@@ -167,7 +168,7 @@ class BlobStore:
                 continue
             tmp = dest._temp_name()
             shutil.copyfile(self.path(run_hash, sha), tmp)
-            fdatasync_file(tmp)
+            fdatasync_path(tmp)
             dest._publish(tmp, sha, ref)
         dest.sync_names()
 
@@ -206,15 +207,6 @@ class BlobStore:
             if _age(self.tmp_dir / name) >= min_age:
                 _unlink(self.tmp_dir / name)
         return report
-
-
-def fdatasync_file(path: Path) -> None:
-    """Make the data of the file at ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

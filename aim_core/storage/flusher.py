@@ -16,11 +16,11 @@ import gc
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import deferred
+from ..warn import warn_safely
 from . import exits
 from .catalog import Catalog, close_idle, forget_catalogs
 from .failures import out_of_fds, too_many_open_files
@@ -85,15 +85,15 @@ class Flusher(threading.Thread):
                     writer.flush_quietly()
                     catalogs[writer.catalog.path] = writer.catalog
             except Exception as exc:  # keep flushing the other runs, whatever happens
-                warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
+                warn_safely(f"aim-core flusher: {exc!r}", stacklevel=1)
         for catalog in catalogs.values():
             try:
                 catalog.commit_staged()
             except Exception as exc:  # entries stay staged and are retried
                 if catalog.path not in self._warned:
                     self._warned.add(catalog.path)
-                    warnings.warn(f"aim-core could not update the catalog {catalog.path} "
-                                  f"({exc!r}); retrying.", RuntimeWarning, stacklevel=1)
+                    warn_safely(f"aim-core could not update the catalog {catalog.path} "
+                                f"({exc!r}); retrying.", stacklevel=1)
 
     def wake(self) -> None:
         """Ask for a flush now (a buffer grew large)."""
@@ -104,7 +104,7 @@ def _convert_held() -> None:
     try:
         deferred.resolve_held()  # frees the device memory they hold; no I/O needed
     except Exception as exc:  # the values stay held; the next flush converts them
-        warnings.warn(f"aim-core flusher: {exc!r}", RuntimeWarning, stacklevel=1)
+        warn_safely(f"aim-core flusher: {exc!r}", stacklevel=1)
 
 
 def _wake_flusher() -> None:
@@ -153,20 +153,17 @@ def get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) 
     a param), so a run opened and closed within one flush interval starts no thread. Out of
     file descriptors, runs dropped in reference cycles are collected once and it retries.
     """
-    close_dropped()
-    try:
-        return _get_or_open(repo_dir, run_hash, opener)
-    except Exception as exc:
-        if not out_of_fds(exc):
-            raise
-    gc.collect()  # runs held in reference cycles keep their files until the collector runs
-    close_dropped()
-    try:
-        return _get_or_open(repo_dir, run_hash, opener)
-    except Exception as exc:
-        if not out_of_fds(exc):
-            raise
-        raise too_many_open_files(run_hash) from exc
+    for attempt in (1, 2):
+        close_dropped()
+        try:
+            return _get_or_open(repo_dir, run_hash, opener)
+        except Exception as exc:
+            if not out_of_fds(exc):
+                raise
+            if attempt == 2:
+                raise too_many_open_files(run_hash) from exc
+        gc.collect()  # runs held in reference cycles keep their files until the collector runs
+    raise AssertionError("unreachable")
 
 
 def _get_or_open(repo_dir: Path, run_hash: str, opener: Callable[[], RunWriter]) -> RunWriter:
@@ -222,7 +219,7 @@ def close_dropped() -> None:
         try:
             release(repo_dir, writer, None)
         except Exception as exc:  # a failing close must not stop the others
-            warnings.warn(str(exc), RuntimeWarning, stacklevel=1)
+            warn_safely(str(exc), stacklevel=1)
 
 
 def _close_writer(repo_dir: Path, writer: RunWriter, status: str | None) -> None:
@@ -286,7 +283,7 @@ def close_all(status: str | None = None) -> None:
         try:
             _close_writer(repo_dir, writer, status)
         except Exception as exc:
-            warnings.warn(str(exc), RuntimeWarning, stacklevel=1)
+            warn_safely(str(exc), stacklevel=1)
     with contextlib.suppress(Exception):
         close_idle()
 

@@ -13,13 +13,13 @@ import json
 import sqlite3
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..context import context_key
 from ..errors import AimCoreError, DiskFullError, StorageError
+from ..warn import warn_safely
 from .catalog import NONFINITE_MARK, Catalog, catalog_params
 from .exits import critical
 from .failures import cause, disk_full_error, is_disk_full, read_error
@@ -364,7 +364,7 @@ class RunWriter:
     def _warn_once(self, message: str, stacklevel: int = 3) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
+            warn_safely(message, stacklevel=stacklevel)
 
     def _describe(self, seq_id: str) -> str:
         seq = next((s for s in self.sequences if s.seq_id == seq_id), None)

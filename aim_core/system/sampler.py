@@ -11,7 +11,6 @@ here ever raises into training: a failed reading is skipped.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 from ..context import context_key
 from ..storage.exits import critical
 from ..values import NAN
+from ..warn import warn_safely
 from .gpu import GpuReader
 from .stats import CpuMark, ProcessStats, Reading, sample_values
 
@@ -77,10 +77,8 @@ class Subscription:
             self._take(reading)
         except Exception as exc:  # e.g. the user made __system__cpu a text sequence
             self._stopped = True
-            with contextlib.suppress(Exception):  # -W error, a closed stderr: sampling goes on
-                warnings.warn(f"aim-core stopped sampling system metrics into run "
-                              f"{getattr(self.target, 'run_hash', '?')}: {exc!r}",
-                              RuntimeWarning, stacklevel=3)
+            warn_safely(f"aim-core stopped sampling system metrics into run "
+                        f"{getattr(self.target, 'run_hash', '?')}: {exc!r}", stacklevel=3)
 
     def _take(self, reading: Reading | None) -> None:
         if self._stopped or getattr(self.target, "closed", False):
@@ -154,10 +152,8 @@ def read() -> Reading | None:
         except Exception as exc:  # sampling must never stop training
             if not readings.warned:
                 readings.warned = True
-                with contextlib.suppress(Exception):  # -W error, a closed stderr: sampling goes on
-                    warnings.warn(f"aim-core could not read system metrics ({exc!r}); "
-                                  "check that psutil is installed.", RuntimeWarning,
-                                  stacklevel=2)
+                warn_safely(f"aim-core could not read system metrics ({exc!r}); "
+                            "check that psutil is installed.", stacklevel=2)
             return None
 
 

@@ -9,13 +9,13 @@ one writer, so a run is sampled and captured once however often it is opened in 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import warnings
 from typing import Any
 
 from ..storage.exits import critical
+from ..warn import warn_safely
 from . import sampler
 from .log_lines import Line, LineSplitter
 from .terminal import TerminalCapture
@@ -110,6 +110,5 @@ class SystemTracking:
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            with contextlib.suppress(Exception):  # -W error, a closed stderr: the close goes on
-                warnings.warn(f"aim-core could not record the terminal output of run "
-                              f"{self.writer.run_hash}: {exc!r}", RuntimeWarning, stacklevel=3)
+            warn_safely(f"aim-core could not record the terminal output of run "
+                        f"{self.writer.run_hash}: {exc!r}", stacklevel=3)

@@ -50,6 +50,23 @@ def test_full_disk_warns_once_keeps_points_and_recovers(repo_path):
     assert values.tolist() == [float(i) for i in range(30_000)]
 
 
+def test_warnings_as_errors_never_stop_the_flusher(repo_path):
+    run = Run(repo=repo_path, flush_interval=0.05, system_tracking_interval=None)
+    run.flush()
+    _limit_file_size(run, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # python -W error: process-wide, the flusher's too
+        for i in range(30_000):
+            run.track(float(i), name="loss")
+        assert _wait_for(lambda: run._writer._last_error is not None)
+        time.sleep(0.3)  # several failing retries, each warning as an error
+        _limit_file_size(run, 1_000_000)
+        assert _wait_for(lambda: run._writer.pending_count() == 0)
+        run.close()
+    values = Repo(repo_path).get_run(run.hash).get_metric("loss").values
+    assert values.tolist() == [float(i) for i in range(30_000)]
+
+
 def test_close_reports_points_it_could_not_write(repo_path):
     run = Run(repo=repo_path, flush_interval=3600, system_tracking_interval=None)
     run.track(1.0, name="ok")
