@@ -8,8 +8,7 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .context import canonical_context, context_key
@@ -25,6 +24,7 @@ from .objects.base import is_object_value
 from .objects.run_objects import RunObjects
 from .params import del_path, get_path, normalize_path, set_path, to_json
 from .remote.urls import remote_url_of
+from .run_props import RunProperties, check_experiment
 from .sequence import Metric
 from .storage import flusher as registry
 from .storage.points import empty_columns
@@ -57,7 +57,7 @@ def check_hash(run_hash: str) -> str:
     return run_hash
 
 
-class Run(RunObjects):
+class Run(RunObjects, RunProperties):
     """A training run: ``run[...] = params``, ``run.track(value, name, ...)``, ``close()``.
 
     ``run_hash`` resumes an existing run (``read_only=True`` opens it for reading only).
@@ -312,122 +312,6 @@ class Run(RunObjects):
             raise self._not_writable()
         return self._writer
 
-    # -- properties ----------------------------------------------------------------------
-    def _props(self) -> dict[str, Any]:
-        if self._writer is not None:
-            return self._writer.props
-        return self._stored_meta()[0]
-
-    def _set_prop(self, key: str, value: Any) -> None:
-        self._change_props(lambda props: {**props, key: value})
-
-    def _change_props(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        if self._writer is None and self._meta is not None and not getattr(self, "_closed", False):
-            self._edit_stored_props(change)
-            return
-        writer = self._require_writer()
-        writer.props = change(writer.props)
-        writer.mark_dirty()
-
-    def _edit_stored_props(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """Edit a read-only run's props through a brief writer, as Aim allows (RunLockedError
-        while another process writes it); how the run ended is kept."""
-        editor = Run(self.hash, repo=self.repo, system_tracking_interval=None,
-                     log_system_params=False, capture_terminal_logs=False)
-        writer = editor._writer
-        try:
-            editor._change_props(change)
-        finally:
-            editor.close()
-        _, params, infos = self._meta
-        self._meta = (dict(writer.props), params, infos)
-
-    @property
-    def name(self) -> str | None:
-        """The run's display name (``Run: <hash>`` until set); ``None`` clears it."""
-        return self._props().get("name")
-
-    @name.setter
-    def name(self, value: str | None) -> None:
-        self._set_prop("name", None if value is None else str(value))
-
-    @property
-    def description(self) -> str | None:
-        """Free text about the run; ``None`` clears it."""
-        return self._props().get("description", "")
-
-    @description.setter
-    def description(self, value: str | None) -> None:
-        self._set_prop("description", None if value is None else str(value))
-
-    @property
-    def experiment(self) -> str | None:
-        """The experiment the run belongs to (a str; ``None`` clears it)."""
-        return self._props().get("experiment")
-
-    @experiment.setter
-    def experiment(self, value: str | None) -> None:
-        self._set_prop("experiment", check_experiment(value))
-
-    @property
-    def tags(self) -> list[str]:
-        """The run's tags."""
-        return list(self._props().get("tags", []))
-
-    def add_tag(self, tag: str) -> None:
-        """Add a tag (once)."""
-        tag = str(tag)
-        self._change_props(lambda props: {**props, "tags": _with_tag(props, tag)})
-
-    def remove_tag(self, tag: str) -> None:
-        """Remove a tag if present."""
-        self._change_props(lambda props: {**props, "tags": [
-            t for t in props.get("tags", []) if t != tag]})
-
-    @property
-    def archived(self) -> bool:
-        """Archived runs are hidden from queries unless asked for."""
-        return bool(self._props().get("archived", False))
-
-    @archived.setter
-    def archived(self, value: bool) -> None:
-        self._set_prop("archived", bool(value))
-
-    @property
-    def creation_time(self) -> float:
-        """Unix time of creation."""
-        return self._props()["creation_time"]
-
-    @property
-    def created_at(self) -> datetime:
-        """Creation time as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.creation_time, tz=timezone.utc)
-
-    @property
-    def end_time(self) -> float | None:
-        """Unix time of the last close, None while running."""
-        return self._props().get("end_time")
-
-    @property
-    def active(self) -> bool:
-        """True while a writer has the run open."""
-        if self._writer is not None:
-            return True
-        return self.status == "running"
-
-    @property
-    def duration(self) -> float:
-        """Seconds from creation to end (or to now while running)."""
-        end = self.end_time
-        return (end if end is not None else time.time()) - self.creation_time
-
-    @property
-    def status(self) -> str:
-        """One of running, finished, failed, crashed, corrupted."""
-        if self._writer is not None:
-            return "running"
-        return self.repo.status_of(self.hash, {"props": self._props()})
-
     # -- reading -------------------------------------------------------------------------
     def metrics(self) -> Iterator[Metric]:
         """Yield every metric of the run."""
@@ -474,12 +358,7 @@ class Run(RunObjects):
                       lambda: self._read_stored(name, key))
 
     def _read_stored(self, name: str, key: str) -> Any:
-        if getattr(self, "_file_ids", None) is None:
-            self._open_read_only()
-        seq_id = self._file_ids.get((name, key))
-        if seq_id is None:
-            return empty_columns()
-        return self._with_file(lambda run_file: run_file.read_sequence(seq_id))
+        return self._read_stored_columns(name, key, RunFile.read_sequence, empty_columns)
 
     def _live_metric(self, seq: Any) -> Metric:
         writer = self._writer
@@ -521,18 +400,6 @@ class Run(RunObjects):
 
 def _missing_hash() -> str:
     raise RunNotFoundError("read_only=True needs the hash of an existing run.")
-
-
-def check_experiment(value: Any) -> str | None:
-    """Return ``value`` if it can name an experiment (a str, or None), else raise TypeError."""
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"experiment must be a str, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _with_tag(props: dict[str, Any], tag: str) -> list[str]:
-    tags = list(props.get("tags", []))
-    return tags if tag in tags else [*tags, tag]
 
 
 def _as_str(value: Any, path: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,7 +86,7 @@ class Metric:
 
     @property
     def last(self) -> float | None:
-        """Value at the highest step (the latest tracked among equal steps)."""
+        """Value at the highest step (one point per step: the last tracked)."""
         return self._figure("last")
 
     @property
@@ -95,7 +96,7 @@ class Metric:
 
     @property
     def first(self) -> float | None:
-        """Value at the lowest step (the first tracked among equal steps)."""
+        """Value at the lowest step (one point per step: the last tracked)."""
         return self._figure("first")
 
     @property
@@ -146,7 +147,7 @@ class Metric:
 
 
 class MetricData:
-    """``metric.data``: Aim's container shape for a metric's points."""
+    """``metric.data``: Aim's container shape for a metric's points, as for object sequences."""
 
     def __init__(self, metric: Metric) -> None:
         self._metric = metric
@@ -156,6 +157,38 @@ class MetricData:
         steps, values, epochs, times = self._metric._load()
         return steps, (values.view(np.ndarray), epochs.view(np.ndarray), times.view(np.ndarray))
 
+    def items(self) -> Iterator[tuple[int, tuple[float, float | None, float]]]:
+        """Yield ``(step, (value, epoch, timestamp))``; epoch is None where none was given."""
+        steps, (values, epochs, times) = self.items_list()
+        for step, value, epoch, time in zip(steps, values, epochs, times, strict=True):
+            yield step, (value, None if math.isnan(epoch) else epoch, time)
+
+    __iter__ = items
+
+    def items_list(self) -> tuple[list[int], list[list[float]]]:
+        """``(steps, [values, epochs, timestamps])`` as lists (epochs NaN where none)."""
+        steps, columns = self.numpy()
+        return steps.tolist(), [column.tolist() for column in columns]
+
+    def values(self) -> Iterator[float]:
+        """Yield each step's value."""
+        yield from self.values_list()
+
+    def values_list(self) -> list[float]:
+        """Every step's value."""
+        return self._metric._load()[1].tolist()
+
+    def indices(self) -> Iterator[int]:
+        """Yield the steps."""
+        yield from self.indices_list()
+
+    def indices_list(self) -> list[int]:
+        """The steps."""
+        return self._metric._load()[0].tolist()
+
+    def __len__(self) -> int:
+        return len(self._metric._load()[0])
+
 
 def _figures(columns: Columns) -> dict[str, Any]:
     steps, values = columns[0], columns[1]
@@ -163,8 +196,7 @@ def _figures(columns: Columns) -> dict[str, Any]:
     if not n:
         return {"count": 0}
     hi, lo = int(steps[-1]), int(steps[0])
-    last_idx = n - 1  # sorted stably by step: the latest tracked among equals is last
-    first_idx = 0
+    last_idx, first_idx = n - 1, 0  # one point per step, sorted by step
     finite = values[~np.isnan(values)]
     return {
         "count": n,

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers.trainer_callback import ExportableState, TrainerCallback
+from transformers.trainer_callback import (
+    ExportableState,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+)
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from aim_core import Repo, Run
 from aim_core.errors import RunNotFoundError
+from aim_core.integrations.huggingface_checkpoints import CheckpointState
+from aim_core.integrations.huggingface_logs import (
+    NOT_METRICS,
+    is_main_process,
+    model_params,
+    naming_for,
+)
 from aim_core.integrations.naming import MetricNaming
 from aim_core.params import to_json
 
-_TRAIN = {"subset": "train"}
-# Keys the Trainer logs without a split prefix (loss, learning_rate, grad_norm) are training keys.
-_TRAINING_LOG_NAMING = MetricNaming(
-    prefixes={"eval_": {"subset": "eval"}, "test_": {"subset": "test"}, "train_": _TRAIN},
-    default=_TRAIN,
-)
-_NOT_METRICS = frozenset({"epoch", "step"})
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
 
 
-class AimCallback(TrainerCallback, ExportableState):
+class AimCallback(CheckpointState, TrainerCallback, ExportableState):
     """A ``TrainerCallback`` that tracks params, train/eval/test metrics and checkpoints.
 
     With no arguments it reads ``AIM_CORE_REPO``, ``AIM_CORE_EXPERIMENT`` and
@@ -68,11 +73,12 @@ class AimCallback(TrainerCallback, ExportableState):
     @property
     def experiment(self) -> Run | None:
         """The run (Aim's name), opened now if needed; None on processes other than rank 0."""
-        if self._run is None and _is_main_process():
+        if self._run is None and is_main_process():
             self.setup()
         return self._run
 
-    def setup(self, args=None, state=None, model=None) -> None:
+    def setup(self, args: TrainingArguments | None = None, state: TrainerState | None = None,
+              model: Any = None) -> None:
         """Open (or resume) the run as Aim's ``setup`` does; store ``args`` and ``model``."""
         if state is not None and not state.is_world_process_zero:
             return
@@ -87,22 +93,6 @@ class AimCallback(TrainerCallback, ExportableState):
         """Hash of the run this callback writes to (kept across close and reopen)."""
         return self._run_hash
 
-    def state(self) -> dict[str, Any]:
-        """Arguments saved with each checkpoint, so a resumed training reopens the same run."""
-        repo = self._run.repo.path if self._run is not None else self._repo
-        if isinstance(repo, Repo):
-            repo = repo.path
-        return {
-            "args": {
-                "repo": os.fspath(repo) if repo is not None else None,
-                "experiment": self._experiment,
-                "run_name": self._run_name,
-                "run_hash": self._run_hash,
-                **self._run_options,
-            },
-            "attributes": {},
-        }
-
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the live run; it is reopened by hash on first use."""
         data = dict(self.__dict__)
@@ -111,7 +101,8 @@ class AimCallback(TrainerCallback, ExportableState):
 
     # -- Trainer events -------------------------------------------------------------
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, model: Any = None, **kwargs: Any) -> None:
         """Open (or resume) the run and record the arguments and the model."""
         if not state.is_world_process_zero:
             return
@@ -119,24 +110,28 @@ class AimCallback(TrainerCallback, ExportableState):
         self._adopt_checkpoint_state(state)
         self._setup(args, model, log_params=True)
 
-    def on_log(self, args, state, control, logs=None, model=None, **kwargs) -> None:
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, float] | None = None, model: Any = None, **kwargs: Any) -> None:
         """Track logged values; the end-of-training summary goes to params."""
         if not state.is_world_process_zero or not logs:
             return
         run = self._setup(args, model)
         if "train_runtime" in logs and "train_loss" in logs:
-            summary = {k: v for k, v in logs.items() if k not in _NOT_METRICS}
+            summary = {k: v for k, v in logs.items() if k not in NOT_METRICS}
             summary["total_flos"] = state.total_flos  # PrinterCallback pops it from logs
             self._set_param(run, "summary", summary)
         else:
             self._track_all(run, logs, state)
 
-    def on_evaluate(self, args, state, control, **kwargs) -> None:
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, **kwargs: Any) -> None:
         """Close the run after an evaluation outside training (its metrics came via on_log)."""
         if state.is_world_process_zero and not self._training:
             self._close()
 
-    def on_predict(self, args, state, control, metrics=None, model=None, **kwargs) -> None:
+    def on_predict(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                   metrics: dict[str, float] | None = None, model: Any = None,
+                   **kwargs: Any) -> None:
         """Track ``trainer.predict`` metrics (``test_`` keys), which the Trainer does not log."""
         if not state.is_world_process_zero or not metrics:
             return
@@ -144,7 +139,8 @@ class AimCallback(TrainerCallback, ExportableState):
         if not self._training:
             self._close()
 
-    def on_save(self, args, state, control, **kwargs) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                **kwargs: Any) -> None:
         """Record where the checkpoint was written."""
         if not state.is_world_process_zero or self._run is None:
             return
@@ -154,7 +150,8 @@ class AimCallback(TrainerCallback, ExportableState):
             checkpoint["best"] = state.best_model_checkpoint
         self._set_param(self._run, "checkpoint", checkpoint)
 
-    def on_train_end(self, args, state, control, **kwargs) -> None:
+    def on_train_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
         """Flush and close the run; a later evaluate() or train() reopens it."""
         if state.is_world_process_zero:
             self._training = False
@@ -162,18 +159,7 @@ class AimCallback(TrainerCallback, ExportableState):
 
     # -- run lifecycle ----------------------------------------------------------------
 
-    def _adopt_checkpoint_state(self, state) -> None:
-        """On resume, take the run hash from the callback state stored in the checkpoint."""
-        if self._run_hash is not None:
-            return
-        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
-        if isinstance(saved, Mapping):  # a list means several AimCallbacks: ambiguous
-            saved_args = saved.get("args") or {}
-            self._run_hash = saved_args.get("run_hash")
-            if self._repo is None:
-                self._repo = saved_args.get("repo")
-
-    def _setup(self, args, model, log_params: bool = False) -> Run:
+    def _setup(self, args: TrainingArguments | None, model: Any, log_params: bool = False) -> Run:
         """Return the open run, opening or resuming it on first use."""
         if self._run is not None:
             if log_params:
@@ -203,11 +189,11 @@ class AimCallback(TrainerCallback, ExportableState):
 
     # -- params and metrics -------------------------------------------------------------
 
-    def _log_params(self, run: Run, args, model) -> None:
+    def _log_params(self, run: Run, args: TrainingArguments | None, model: Any) -> None:
         if args is not None:
             self._set_param(run, "hparams", args.to_dict())
         if model is not None:
-            self._set_param(run, "model", _model_params(model))
+            self._set_param(run, "model", model_params(model))
 
     def _set_param(self, run: Run, key: str, value: Any) -> None:
         run[key] = to_json(value, key, fallback=self._as_str)
@@ -217,15 +203,16 @@ class AimCallback(TrainerCallback, ExportableState):
                    f"AimCallback stores param {path} ({type(value).__qualname__}) with str().")
         return str(value)
 
-    def _track_all(self, run: Run, logs: Mapping[str, Any], state) -> None:
-        naming = self._naming_for(logs)
+    def _track_all(self, run: Run, logs: Mapping[str, Any], state: TrainerState) -> None:
+        naming = naming_for(logs, self._namings)
         for key, value in logs.items():
             name, context = naming.split(key)
             # keys outside an evaluation's prefix (e.g. epoch) get no context
-            if context and key not in _NOT_METRICS:
+            if context and key not in NOT_METRICS:
                 self._track(run, key, value, name, context, state)
 
-    def _track(self, run: Run, key: str, value: Any, name: str, context: dict, state) -> None:
+    def _track(self, run: Run, key: str, value: Any, name: str, context: dict,
+               state: TrainerState) -> None:
         try:
             run.track(value, name=name, step=state.global_step, epoch=state.epoch, context=context)
         except TypeError:
@@ -233,64 +220,7 @@ class AimCallback(TrainerCallback, ExportableState):
         except Exception as err:  # tracking must never stop training
             self._warn(f"track:{key}", f"AimCallback could not track {key!r}: {err}")
 
-    def _naming_for(self, logs: Mapping[str, Any]) -> MetricNaming:
-        """Naming for one logged dict, from the exact prefix the Trainer gave its metrics."""
-        prefix = _metric_key_prefix(logs)
-        if prefix is None:
-            return _TRAINING_LOG_NAMING
-        naming = self._namings.get(prefix)
-        if naming is None:
-            naming = self._namings[prefix] = MetricNaming(
-                prefixes={f"{prefix}_": _prefix_context(prefix)}
-            )
-        return naming
-
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(message, stacklevel=3)
-
-
-def _is_main_process() -> bool:
-    """Rank 0 by ``torch.distributed`` once initialised, else by the launcher's ``RANK``."""
-    dist = getattr(sys.modules.get("torch"), "distributed", None)
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        return dist.get_rank() == 0
-    return int(os.environ.get("RANK", "0") or 0) == 0
-
-
-def _metric_key_prefix(logs: Mapping[str, Any]) -> str | None:
-    """The ``metric_key_prefix`` of an evaluate/predict result, else None.
-
-    The Trainer always adds ``<prefix>_runtime`` and prefixes every metric with
-    ``<prefix>_``, so the shortest ``*_runtime`` key names the prefix exactly, including
-    ``eval_<name>`` for a dict of eval datasets (names with ``_`` in them too). Training
-    logs carry no ``*_runtime`` key except ``train_runtime`` with token counting.
-    """
-    prefixes = [key[: -len("_runtime")] for key in logs if key.endswith("_runtime")]
-    prefixes = [p for p in prefixes if p and p != "train"]
-    return min(prefixes, key=len) if prefixes else None
-
-
-def _prefix_context(prefix: str) -> dict[str, Any]:
-    """``eval`` -> eval; ``eval_<name>`` -> eval with dataset; any other prefix -> its subset."""
-    if prefix.startswith("eval_"):
-        return {"subset": "eval", "dataset": prefix[len("eval_") :]}
-    return {"subset": prefix}
-
-
-def _model_params(model: Any) -> dict[str, Any]:
-    """Model config, parameter counts and PEFT adapter configs as plain data."""
-    config = getattr(model, "config", None)
-    if hasattr(config, "to_json_string"):  # transformers' own JSON form: str keys, dtype names
-        info = json.loads(config.to_json_string(use_diff=False))
-    else:
-        info = dict(config.to_dict()) if hasattr(config, "to_dict") else {}
-    if hasattr(model, "parameters"):
-        params = list(model.parameters())
-        info["num_parameters"] = sum(p.numel() for p in params)
-        info["num_trainable_parameters"] = sum(p.numel() for p in params if p.requires_grad)
-    peft = getattr(model, "peft_config", None)
-    if isinstance(peft, Mapping) and peft:
-        info["peft_config"] = {name: cfg.to_dict() for name, cfg in peft.items()}
-    return info

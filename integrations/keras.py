@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -13,8 +12,8 @@ from typing import Any
 import keras
 
 from aim_core import Repo, Run
+from aim_core.integrations.keras_setup import ModelSetup
 from aim_core.integrations.naming import MetricNaming
-from aim_core.params import to_json
 
 LOG_FREQS = ("epoch", "batch")
 
@@ -34,12 +33,7 @@ def process_index() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
-def to_number(value: Any) -> float:
-    """A scalar backend tensor or variable as a Python float."""
-    return float(keras.ops.convert_to_numpy(value))
-
-
-class AimCallback(keras.callbacks.Callback):
+class AimCallback(ModelSetup, keras.callbacks.Callback):
     """Track Keras logs as aim-core sequences and the training setup as params.
 
     ``log_freq`` is ``"epoch"`` (default), ``"batch"`` or an int N (every N-th batch).
@@ -139,35 +133,6 @@ class AimCallback(keras.callbacks.Callback):
         if kind not in self._warned:
             self._warned.add(kind)
             warnings.warn(f"aim_core AimCallback: {message}", RuntimeWarning, stacklevel=3)
-
-    # -- reading keras state (never from batch hooks) ------------------------------
-    def _iterations(self) -> int | None:
-        optimizer = getattr(self.model, "optimizer", None)
-        return None if optimizer is None else int(to_number(optimizer.iterations))
-
-    def _learning_rate(self) -> float | None:
-        optimizer = getattr(self.model, "optimizer", None)
-        return None if optimizer is None else to_number(optimizer.learning_rate)
-
-    def _store_params(self, run: Run) -> None:
-        model = self.model
-        hparams: dict[str, Any] = dict(self.params or {})
-        if getattr(model, "optimizer", None) is not None:
-            hparams["optimizer"] = model.optimizer.get_config()
-        info: dict[str, Any] = {"class": type(model).__name__}
-        with contextlib.suppress(Exception):  # subclassed models may lack get_config
-            info["config"] = model.get_config()
-        info["num_params"] = model.count_params()
-        for key, value in (("hparams", hparams), ("model", info)):
-            for sub, item in value.items():
-                self._set_param(run, (key, sub), item)
-
-    def _set_param(self, run: Run, path: tuple[str, str], value: Any) -> None:
-        run[path] = to_json(value, ".".join(path), fallback=self._as_str)
-
-    def _as_str(self, value: Any, path: str) -> str:
-        self._warn("params", f"param {path} ({type(value).__qualname__}) is stored with str()")
-        return str(value)
 
     # -- tracking ------------------------------------------------------------------
     def _track(

@@ -11,16 +11,16 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
-from argparse import Namespace
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
 from lightning_utilities.core.rank_zero import rank_zero_only
 
-from aim_core import Image, Repo, Run, Text
+from aim_core import Repo, Run
+from aim_core.integrations.lightning_objects import LoggerObjects
+from aim_core.integrations.lightning_params import LoggerParams, scalar
 from aim_core.integrations.naming import MetricNaming, affixes, subset_prefixes
-from aim_core.params import to_json
 
 DEFAULT_CONTEXT_POSTFIXES = {"interval": {"step": "_step", "epoch": "_epoch"}}
 DATALOADER_PATTERN = {r"/dataloader_idx_(\d+)$": "dataloader"}
@@ -34,15 +34,7 @@ def _default_repo(save_dir: str | None) -> str | None:
     return None if Repo.exists(Repo.default_repo_path()) else save_dir
 
 
-def _scalar(value: Any) -> Any:
-    """Return a plain number for a numpy/torch scalar, else the value unchanged."""
-    try:
-        return value.item() if hasattr(value, "item") else value
-    except (ValueError, RuntimeError):  # multi-element array or tensor
-        return value
-
-
-class AimLoggerCore:
+class AimLoggerCore(LoggerParams, LoggerObjects):
     """Track a Lightning training into an aim-core ``Run``.
 
     The constructor creates nothing; the run is opened on rank 0 the first time
@@ -155,7 +147,7 @@ class AimLoggerCore:
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Track every value but ``epoch``, which becomes the points' epoch."""
         run = self.experiment
-        epoch = _scalar(metrics.get(EPOCH_KEY))
+        epoch = scalar(metrics.get(EPOCH_KEY))
         if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
             epoch = None
         for key, value in metrics.items():
@@ -168,94 +160,6 @@ class AimLoggerCore:
                 run.track(value, name=name, step=step, epoch=epoch, context=context)
             except Exception as err:  # a bad value must never stop training
                 self._warn_once(key, f"AimLogger: not tracking {key!r} ({err}).")
-
-    @rank_zero_only
-    def log_image(self, key: str, images: Any, step: int | None = None,
-                  caption: Any = None) -> None:
-        """Track an image, or a list of them at one step (arrays, tensors, PIL images or
-        paths), under the name and context that ``key`` maps to; ``caption`` is one str or
-        one per image."""
-        many = isinstance(images, (list, tuple))
-        items = list(images) if many else [images]
-        captions = caption if isinstance(caption, (list, tuple)) else [caption] * len(items)
-        self._track_objects(key, lambda: [
-            Image(item, caption="" if text is None else str(text))
-            for item, text in zip(items, captions, strict=True)], many, step)
-
-    @rank_zero_only
-    def log_text(self, key: str, texts: Any, step: int | None = None) -> None:
-        """Track a text, or a list of them at one step, under the name ``key`` maps to."""
-        many = isinstance(texts, (list, tuple))
-        items = list(texts) if many else [texts]
-        self._track_objects(key, lambda: [Text(str(t)) for t in items], many, step)
-
-    def _track_objects(self, key: str, build: Any, many: bool, step: int | None) -> None:
-        name, context = self._naming.split(key)
-        if self._prefix:
-            name = f"{self._prefix}{self.LOGGER_JOIN_CHAR}{name}"
-        try:
-            elements = build()
-            self.experiment.track(elements if many else elements[0], name=name, step=step,
-                                  context=context)
-        except Exception as err:  # a bad image must never stop training
-            self._warn_once(key, f"AimLogger: not tracking {key!r} ({err}).")
-
-    @rank_zero_only
-    def log_hyperparams(
-        self, params: Mapping[str, Any] | Namespace | None, *args: Any, **kwargs: Any
-    ) -> None:
-        """Merge ``params`` (dict, Namespace, OmegaConf, dataclass) into ``run["hparams"]``.
-
-        What JSON cannot hold is stored as its ``str()`` with one warning; a list (an
-        OmegaConf ``ListConfig``) replaces ``run["hparams"]``. Nothing here raises.
-        """
-        try:
-            new = to_json(params if params is not None else {}, "hparams", fallback=self._as_str)
-            run = self.experiment
-            old = run.get("hparams", None)
-            if isinstance(new, dict) and isinstance(old, Mapping):
-                new = {**old, **new}
-            run["hparams"] = new  # to_json left only JSON values
-        except Exception as err:  # tracking must never stop training
-            self._warn_once("hparams", f"AimLogger: hyperparameters not stored ({err!r}).")
-
-    def _as_str(self, value: Any, path: str) -> str:
-        if callable(value) and hasattr(value, "__name__"):
-            return value.__name__  # activation functions, loss classes: stored by name
-        self._warn_once(
-            f"param:{type(value).__qualname__}",
-            f"AimLogger: hyperparameter of type {type(value).__qualname__} stored as str.",
-        )
-        return str(value)
-
-    @rank_zero_only
-    def log_graph(self, model: Any, input_array: Any = None) -> None:
-        """Record the model class and its parameter counts as ``run["model"]``."""
-        parameters = getattr(model, "parameters", None)
-        if parameters is None:
-            return
-        params = list(parameters())
-        self.experiment["model"] = {
-            "class": type(model).__qualname__,
-            "num_parameters": sum(p.numel() for p in params),
-            "trainable_parameters": sum(p.numel() for p in params if p.requires_grad),
-        }
-
-    @rank_zero_only
-    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        """Record checkpoint paths and scores as ``run["checkpoints"]``."""
-        if not self._log_checkpoints:
-            return
-        callback = checkpoint_callback
-        best_k = getattr(callback, "best_k_models", {}) or {}
-        self.experiment["checkpoints"] = {
-            "dirpath": getattr(callback, "dirpath", None),
-            "monitor": getattr(callback, "monitor", None),
-            "best_model_path": getattr(callback, "best_model_path", None) or None,
-            "best_model_score": _score(getattr(callback, "best_model_score", None)),
-            "last_model_path": getattr(callback, "last_model_path", None) or None,
-            "best_k_models": {str(path): _score(score) for path, score in best_k.items()},
-        }
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
@@ -274,12 +178,6 @@ class AimLoggerCore:
         state = self.__dict__.copy()
         state["_experiment"], state["_owns_run"] = None, True
         return state
-
-
-def _score(value: Any) -> float | None:
-    """A checkpoint score as a float (None when there is none)."""
-    value = _scalar(value)
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 _CLASSES: dict[str, type] = {}

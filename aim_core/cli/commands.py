@@ -30,6 +30,7 @@ from .output import (
     progress,
     write_rows,
 )
+from .repos import existing_repo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = ("table", "csv", "json")
@@ -182,7 +183,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 # -- helpers -------------------------------------------------------------------------------
 def open_repo(args: argparse.Namespace) -> Repo:
     """The repo named by --repo, $AIM_CORE_REPO, or found above the working directory."""
-    return Repo(getattr(args, "repo", None))
+    return existing_repo(getattr(args, "repo", None))
 
 
 def resolve_hashes(repo: Repo, given: Sequence[str]) -> list[str]:

@@ -14,6 +14,7 @@ from ..errors import AimCoreError
 from ..query import POINT_COLUMNS, context_text, metric_frame, query_metrics
 from ..repo import Repo
 from ..sequence import Metric
+from ..spreadsheet import text_cell
 
 
 def select_metrics(repo: Repo, hashes: Sequence[str] | None, query: str | None) -> list[Metric]:
@@ -48,7 +49,8 @@ def _write_csv(metrics: list[Metric], out: IO[str], bar: Any) -> int:
     writer.writerow(POINT_COLUMNS)
     count = 0
     for metric in metrics:
-        run_hash, name, context = metric.run.hash, metric.name, context_text(metric.context)
+        run_hash, name, context = metric.run.hash, text_cell(metric.name), context_text(
+            metric.context)
         epochs = ["" if math.isnan(e) else e for e in metric.epochs.tolist()]
         writer.writerows(
             (run_hash, name, context, step, value, epoch, time)

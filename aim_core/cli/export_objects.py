@@ -14,6 +14,7 @@ from typing import IO, Any
 from ..query import context_text
 from ..query.objects import query_objects
 from ..repo import Repo
+from ..spreadsheet import text_cell, text_row
 
 ROW_KINDS = ("text", "distribution", "log_record")
 FILE_KINDS = ("image", "audio", "figure")
@@ -71,7 +72,7 @@ def export_rows(kind: str, sequences: list[Any], fmt: str, out: IO[str], bar: An
                 writer = csv.DictWriter(out, list(record), lineterminator="\n")
                 writer.writeheader()
             writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else
-                             ("" if v is None else v) for k, v in record.items()})
+                             ("" if v is None else text_cell(v)) for k, v in record.items()})
         count += 1
     if fmt == "json":
         out.write("\n]\n")
@@ -100,10 +101,10 @@ def export_files(kind: str, sequences: list[Any], folder: str, bar: Any) -> int:
             target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(_file_bytes(kind, element))
-            index.writerow([relative.as_posix(), seq.run.hash, seq.name,
-                            context_text(seq.context), step, position,
-                            "" if epoch is None else epoch, timestamp,
-                            getattr(element, "caption", "")])
+            index.writerow(text_row([relative.as_posix(), seq.run.hash, seq.name,
+                                     context_text(seq.context), step, position,
+                                     "" if epoch is None else epoch, timestamp,
+                                     getattr(element, "caption", "")]))
             count += 1
     return count
 

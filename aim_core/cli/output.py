@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+from ..spreadsheet import text_cell
+
 MAX_CELL = 40
 
 
@@ -70,7 +72,7 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, (list, dict)):
         return json.dumps(value)
-    return value
+    return text_cell(value)
 
 
 def json_value(value: Any) -> Any:

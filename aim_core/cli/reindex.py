@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..repo import Repo
+from .repos import existing_repo
 
 
 def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     """aim-core reindex [--repo PATH]"""
-    repo = Repo(getattr(args, "repo", None))
+    repo = existing_repo(getattr(args, "repo", None))
     count, damaged = repo.reindex()
     print(f"Rebuilt the catalog of {repo.path}: {count} run(s).")
     if damaged:

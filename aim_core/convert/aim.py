@@ -26,11 +26,11 @@ from ..run import check_hash
 from .report import ConvertReport, ProgressFactory, convert_each, progress_bar
 from .writing import (
     SequenceData,
-    append_run,
     finished_props,
     new_points,
+    save_converted,
     stored_sequences,
-    write_run,
+    taken_hash_error,
 )
 
 SOURCE = "aim"
@@ -95,7 +95,7 @@ class AimConverter:
         entry = self.repo.catalog.get(run_hash)
         stored = (entry or {}).get("props", {}).get("source") or {}
         if entry is not None and (stored.get("kind"), stored.get("id")) != (SOURCE, aim_hash):
-            raise ValueError(f"run {run_hash} exists and was not converted from Aim")
+            raise taken_hash_error(run_hash, f"Aim run {aim_hash}")
         end_time = run.end_time
         if entry is not None and end_time is not None and stored.get("end_time") == end_time:
             self.report.unchanged()
@@ -109,16 +109,7 @@ class AimConverter:
             description=run.description or "", tags=[str(t) for t in run.tags],
             archived=bool(run.archived))
         params = {**(entry or {}).get("params", {}), **aim_params(run)}
-        written = [s for s in sequences if s[3]]
-        if entry is not None and not written and (props, params) == (entry["props"],
-                                                                      entry["params"]):
-            self.report.unchanged()
-            return
-        if entry is None:
-            write_run(self.repo, run_hash, props, params, sequences)
-        else:
-            append_run(self.repo, run_hash, props, params, sequences)
-        self.report.wrote(len(written), sum(len(s[3]) for s in written), entry is None)
+        save_converted(self.repo, run_hash, entry, props, params, sequences, self.report)
 
     def _metrics(self, run: Any, entry: dict[str, Any] | None) -> list[SequenceData]:
         stored = stored_sequences(entry)

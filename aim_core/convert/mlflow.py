@@ -30,11 +30,11 @@ from .report import ConvertReport, ProgressFactory, convert_each, progress_bar
 from .writing import (
     Point,
     SequenceData,
-    append_run,
     finished_props,
     new_points,
+    save_converted,
     stored_sequences,
-    write_run,
+    taken_hash_error,
 )
 
 SOURCE = "mlflow"
@@ -42,19 +42,35 @@ PAGE = 1000
 STATUSES = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "failed"}
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_LEADING_ZERO = re.compile(r"[+-]?0\d")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _USERINFO = re.compile(r"//[^/@]*@")
 
 
 def parse_param(text: str) -> Any:
-    """An MLflow param (always a str) as the number it spells, else the str itself."""
+    """An MLflow param (always a str) as the number it spells, else the str itself.
+
+    Only a number that reads back as the same text is one: ``"007"`` stays a str (a zip
+    code, a job id), as do ints outside int64 and floats that are not finite or would lose
+    digits.
+    """
     stripped = text.strip()
     if _INT.fullmatch(stripped):
-        return int(stripped)
-    if _FLOAT.fullmatch(stripped):
+        value = int(stripped)
+        if str(value) == stripped and _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        return text
+    match = _FLOAT.fullmatch(stripped)
+    if match and not _LEADING_ZERO.match(stripped) and _digits(match.group(1)) <= 17:
         value = float(stripped)
         if math.isfinite(value):
             return value
     return text
+
+
+def _digits(mantissa: str) -> int:
+    """How many significant digits a decimal mantissa such as ``0.00125`` has."""
+    return len(mantissa.replace(".", "").lstrip("0").rstrip("0")) or 1
 
 
 def metric_points(history: list[Any]) -> tuple[dict[str, list[Point]], bool]:
@@ -133,8 +149,7 @@ class MlflowConverter:
         entry = self.repo.catalog.get(run_hash)
         stored = (entry or {}).get("props", {}).get("source") or {}
         if entry is not None and stored.get("id") != info.run_id:
-            raise ValueError(f"run {run_hash} exists and was not converted from MLflow run "
-                             f"{info.run_id}")
+            raise taken_hash_error(run_hash, f"MLflow run {info.run_id}")
         source = {"kind": SOURCE, "id": info.run_id, "uri": self.uri,
                   "status": info.status, "end_time": info.end_time}
         if entry is not None and info.status in STATUSES and all(
@@ -144,16 +159,7 @@ class MlflowConverter:
         sequences = self._sequences(info.run_id, sorted(run.data.metrics), entry)
         params = {**(entry or {}).get("params", {}), **run_params(run)}
         props = self._props(experiment, run, sequences, source)
-        written = [s for s in sequences if s[3]]
-        if entry is not None and not written and (props, params) == (entry["props"],
-                                                                      entry["params"]):
-            self.report.unchanged()
-            return
-        if entry is None:
-            write_run(self.repo, run_hash, props, params, sequences)
-        else:
-            append_run(self.repo, run_hash, props, params, sequences)
-        self.report.wrote(len(written), sum(len(s[3]) for s in written), entry is None)
+        save_converted(self.repo, run_hash, entry, props, params, sequences, self.report)
 
     def _sequences(self, run_id: str, keys: list[str], entry: dict[str, Any] | None
                    ) -> list[SequenceData]:

@@ -28,7 +28,7 @@ from ..errors import ConvertError
 from ..params import to_json
 from ..repo import Repo
 from .report import ConvertReport, ProgressFactory, convert_each, progress_bar
-from .writing import Point, append_run, finished_props, write_run
+from .writing import Point, append_run, finished_props, taken_hash_error, write_run
 
 SOURCE = "tensorboard"
 READER_VERSION = 2  # files read by an older reader are read again (they may hold more kinds)
@@ -155,7 +155,7 @@ class TensorBoardConverter:
         entry = self.repo.catalog.get(run_hash)
         source = (entry or {}).get("props", {}).get("source") or {}
         if entry is not None and source.get("id") != folder.identity():
-            raise ValueError(f"run {run_hash} exists and was not converted from {folder.path}")
+            raise taken_hash_error(run_hash, str(folder.path))
         files_state = dict(source.get("files", {}))
         collected = Collected()
         changed = False
@@ -304,8 +304,8 @@ def even_histogram(limits: list[float], counts: list[float], lo: float, hi: floa
     import numpy as np
 
     limits_a, counts_a = np.asarray(limits, float), np.asarray(counts, float)
-    if not hi > lo:
-        return np.array([counts_a.sum()]), (lo, hi)
+    if not hi > lo:  # every sample had one value: one bin around it, as np.histogram does
+        return np.array([counts_a.sum()]), (lo - 0.5, hi + 0.5)
     left = np.clip(np.concatenate([[-np.inf], limits_a[:-1]]), lo, hi)
     right = np.clip(limits_a, lo, hi)
     edges = np.linspace(lo, hi, bins + 1)

@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..context import canonical_context, context_key
-from ..errors import RunLockedError
+from ..errors import ConvertError, RunLockedError
+from ..params import to_json
 from ..repo import Repo
 from ..storage import flusher as registry
 from ..storage import importer
 from ..storage.writer import RunWriter
+from .report import ConvertReport
 
 Point = tuple[int, Any, float, float]  # (step, value, epoch, timestamp)
 SequenceData = tuple[str, dict[str, Any], str, list[Point]]  # (name, context, kind, points)
@@ -35,6 +37,15 @@ def finished_props(name: str, experiment: str, creation_time: float, end_time: f
             "archived": False, "status": status, **extra, "source": source}
 
 
+def taken_hash_error(run_hash: str, source: str) -> ConvertError:
+    """The error for a run that holds ``run_hash`` but was not converted from ``source``."""
+    return ConvertError(
+        f"Run {run_hash} already exists in this repo but was not converted from {source}, so "
+        "it was left as it is. Convert into another repo (--repo PATH), or, if that run is an "
+        f"old copy you no longer need, delete it (`aim-core runs rm {run_hash}`) and convert "
+        "again.")
+
+
 def write_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[str, Any],
               sequences: Iterable[SequenceData]) -> None:
     """Write a complete new run atomically (``importer.write_run``); error if it exists.
@@ -42,6 +53,7 @@ def write_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[str
     A source run that never ended (status ``crashed``, no end time) is written whole, then
     given that status: the importer writes only ended runs.
     """
+    params = to_json(params)  # errors name the param as users write it: ``params.job_id``
     importer.write_run(repo, run_hash, props, params, sequences)
     if props.get("status") not in _ENDED:
         append_run(repo, run_hash, props, params, [])
@@ -53,6 +65,7 @@ def append_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[st
 
     The run keeps the end time and status given in ``props`` (a writer would record now).
     """
+    params = to_json(params)
     if registry.find_writer(repo.root, run_hash) is not None:
         raise RunLockedError(run_hash, "this process", os.getpid())
     before = repo.catalog.get(run_hash) or {}
@@ -78,6 +91,22 @@ def append_run(repo: Repo, run_hash: str, props: dict[str, Any], params: dict[st
     finally:
         writer.props = dict(final)
         writer.close(end=(final.get("end_time"), final.get("status") or "finished"))
+
+
+def save_converted(repo: Repo, run_hash: str, entry: dict[str, Any] | None,
+                   props: dict[str, Any], params: dict[str, Any],
+                   sequences: list[SequenceData], report: ConvertReport) -> None:
+    """Write a new run or add to the stored ``entry``; count it unchanged if nothing differs."""
+    written = [s for s in sequences if s[3]]
+    if entry is not None and not written and (props, params) == (entry["props"],
+                                                                  entry["params"]):
+        report.unchanged()
+        return
+    if entry is None:
+        write_run(repo, run_hash, props, params, sequences)
+    else:
+        append_run(repo, run_hash, props, params, sequences)
+    report.wrote(len(written), sum(len(s[3]) for s in written), entry is None)
 
 
 def new_points(points: list[Point], stored: dict[str, Any] | None) -> list[Point]:

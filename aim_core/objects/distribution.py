@@ -6,6 +6,7 @@ samples that may be a whole layer's weights.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,8 @@ class Distribution(ObjectElement):
         elif hist is not None:
             if bin_range is None:
                 raise ValueError("A hist needs bin_range=(start, end).")
-            counts = np.array(_as_numpy(hist), dtype=_COUNT_DTYPE).reshape(-1)
-            lo, hi, skipped = float(bin_range[0]), float(bin_range[-1]), 0
+            counts = _checked_counts(hist)
+            lo, hi, skipped = *_checked_range(bin_range), 0
         else:
             raise ValueError("Give samples (or distribution) or hist with bin_range.")
         if not 1 <= len(counts) <= MAX_BINS:
@@ -116,5 +117,30 @@ def _histogram(samples: Any, bin_count: int) -> tuple[np.ndarray, float, float, 
         if not finite.all():
             skipped = int(len(values) - np.count_nonzero(finite))
             values = values[finite]
+    if len(values) and not math.isfinite(float(values.max()) - float(values.min())):
+        raise ValueError(f"Distribution samples span [{values.min()}, {values.max()}], which is "
+                         "wider than float64 can bin; scale them, or give hist= with bin_range=.")
     counts, edges = np.histogram(values, bins=int(bin_count))
     return counts.astype(_COUNT_DTYPE), float(edges[0]), float(edges[-1]), skipped
+
+
+def _checked_counts(hist: Any) -> np.ndarray:
+    """Ready bin counts as float64; ValueError unless every count is finite and >= 0."""
+    counts = np.array(_as_numpy(hist), dtype=_COUNT_DTYPE).reshape(-1)
+    bad = ~(np.isfinite(counts) & (counts >= 0))
+    if bad.any():
+        raise ValueError("Distribution hist counts must be finite and not negative; bin "
+                         f"{int(np.argmax(bad))} is {counts[bad][0]}.")
+    return counts
+
+
+def _checked_range(bin_range: Any) -> tuple[float, float]:
+    """``(start, end)`` of ready bins; ValueError unless finite with start < end."""
+    lo, hi = float(bin_range[0]), float(bin_range[-1])
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"Distribution bin_range must be finite (start, end) with start < end, "
+                         f"got ({lo}, {hi}).")
+    if not math.isfinite(hi - lo):
+        raise ValueError(f"Distribution bin_range ({lo}, {hi}) is wider than float64 can bin; "
+                         "scale the values.")
+    return lo, hi

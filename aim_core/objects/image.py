@@ -192,6 +192,9 @@ def _copy_pil(image: Any) -> tuple[str, Any, str | None]:
         buffer = io.BytesIO()
         image.save(buffer, format=image.format or "gif", save_all=True)
         return "file", buffer.getvalue(), image.format
+    if not all(image.size):
+        raise ValueError(f"An Image must be at least 1x1 pixel; the PIL image is {image.size[0]}x"
+                         f"{image.size[1]}.")
     return "pil", image.copy(), image.format
 
 
@@ -201,6 +204,10 @@ def _checked_array(array: np.ndarray, what: str, channels_first: bool = False) -
         raise ValueError(f"An Image {what} must be 2-D or 3-D, got shape {array.shape}.")
     if array.dtype.kind not in "uifb":
         raise ValueError(f"An Image {what} must hold numbers, got dtype {array.dtype}.")
+    height, width = array.shape[1:3] if channels_first else array.shape[:2]
+    if not height or not width:
+        raise ValueError(f"An Image must be at least 1x1 pixel; the {what} has shape "
+                         f"{array.shape}.")
     if array.ndim == 3:
         channels = array.shape[0] if channels_first else array.shape[2]
         if channels not in (1, 2, 3, 4):

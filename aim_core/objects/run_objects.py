@@ -8,7 +8,7 @@ sequence's buffer: the flusher encodes it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..context import canonical_context, context_key
@@ -154,12 +154,17 @@ class RunObjects:
         from ..storage.object_chunks import empty_object_columns
         from ..storage.object_reads import read_object_columns
 
+        return self._read_stored_columns(name, key, read_object_columns, empty_object_columns)
+
+    def _read_stored_columns(self, name: str, key: str, read: Callable[[Any, int], Any],
+                             empty: Callable[[], Any]) -> Any:
+        """A stored sequence's columns, ``read(run_file, seq_id)``; ``empty()`` if none."""
         if getattr(self, "_file_ids", None) is None:
             self._open_read_only()
         seq_id = self._file_ids.get((name, key))
         if seq_id is None:
-            return empty_object_columns()
-        return self._with_file(lambda run_file: read_object_columns(run_file, seq_id))
+            return empty()
+        return self._with_file(lambda run_file: read(run_file, seq_id))
 
     def _live_objects(self, seq: Any) -> ObjectSequence:
         from ..storage.object_chunks import concat_object_columns, object_columns

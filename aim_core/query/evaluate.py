@@ -3,8 +3,11 @@
 A compiled query calls these helpers instead of Python's own attribute access, item
 access, ordering comparisons, ``in`` and arithmetic, so that a missing param or context
 key is ``None`` everywhere: access on None gives None, ``None < 1`` is False, and
-arithmetic with None gives None. The helpers look only into plain JSON data (dict, list,
-str, numbers) and the views below; they never call ``getattr`` on an arbitrary object.
+arithmetic or a builtin with a None operand gives None. Any other failure (``1 / 0``,
+``int("x")``, ``run.name + 1``) propagates, and the caller reports it as a ``QueryError``
+naming the run: a wrong query never looks like "no runs". The helpers look only into plain
+JSON data (dict, list, str, numbers) and the views below; they never call ``getattr`` on
+an arbitrary object.
 """
 
 from __future__ import annotations
@@ -235,37 +238,22 @@ def _chain(names: tuple[str, ...], *values: Any) -> bool:
 
 def _arith(apply: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def safe(a: Any, b: Any) -> Any:
-        if a is None or b is None:
-            return None
-        try:
-            return apply(a, b)
-        except QueryError:
-            raise
-        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-            return None
+        return None if a is None or b is None else apply(a, b)
     return safe
 
 
 def _unary(apply: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def safe(a: Any) -> Any:
-        try:
-            return None if a is None else apply(a)
-        except TypeError:
-            return None
+        return None if a is None else apply(a)
     return safe
 
 
 def _none_safe(function: Callable[..., Any], name: str | None = None) -> Callable[..., Any]:
-    """A builtin that gives None for a None argument or a value of the wrong type."""
+    """A builtin that gives None for a None argument (a missing param)."""
     def safe(*args: Any, **kwargs: Any) -> Any:
         if any(a is None for a in args):
             return None
-        try:
-            return function(*args, **kwargs)
-        except QueryError:
-            raise
-        except (TypeError, ValueError, OverflowError):
-            return None
+        return function(*args, **kwargs)
     safe.__name__ = name or function.__name__
     return safe
 

@@ -179,7 +179,26 @@ def _test(test: Any, view: RunView, metric: Any, run_hash: str) -> bool:
                          f"{type(exc).__name__}: {exc}") from exc
 
 
-class RunMatch:
+class LazyRun:
+    """``.run``: the read-only :class:`Run` of ``self.repo`` and ``self.hash``, opened once."""
+
+    repo: Repo
+    hash: str
+    _run: Run | None
+
+    @property
+    def run(self) -> Run:
+        """The read-only :class:`Run` (opened on first access); RunNotFoundError when it was
+        deleted meanwhile."""
+        if self._run is None:
+            run = self.repo.get_run(self.hash)
+            if run is None:
+                raise self.repo.not_found(self.hash)
+            self._run = run
+        return self._run
+
+
+class RunMatch(LazyRun):
     """One run found by ``query_runs``: catalog figures at once, ``.run`` opened on demand."""
 
     def __init__(self, repo: Repo, run_hash: str, entry: Entry) -> None:
@@ -189,16 +208,6 @@ class RunMatch:
 
     def __repr__(self) -> str:
         return f"<RunMatch {self.hash} {self.name!r}>"
-
-    @property
-    def run(self) -> Run:
-        """The read-only :class:`Run` (opened on first access)."""
-        if self._run is None:
-            run = self.repo.get_run(self.hash)
-            if run is None:
-                raise self.repo.not_found(self.hash)
-            self._run = run
-        return self._run
 
     def __iter__(self) -> Iterator[Metric]:
         return self.iter()
@@ -341,7 +350,7 @@ class MetricCollection:
         return metrics_dataframe(self, only_last, include_run, include_name, include_context)
 
 
-class RunMetrics:
+class RunMetrics(LazyRun):
     """The metrics of one run matched by ``query_metrics``: Aim's per-run collection.
 
     ``.run`` is the read-only Run (opened on first use); iterate (or ``.iter()``) for its
@@ -358,16 +367,6 @@ class RunMetrics:
 
     def __len__(self) -> int:
         return len(self.sequences)
-
-    @property
-    def run(self) -> Run:
-        """The read-only :class:`Run`; RunNotFoundError when it was deleted meanwhile."""
-        if self._run is None:
-            run = self.repo.get_run(self.hash)
-            if run is None:
-                raise self.repo.not_found(self.hash)
-            self._run = run
-        return self._run
 
     def __iter__(self) -> Iterator[Metric]:
         return self.iter()
@@ -411,7 +410,3 @@ def metric_frame(pd: Any, metric: Metric) -> Any:
 def context_text(context: Any) -> str:
     """A context as compact JSON with sorted keys (how tables and exports show it)."""
     return context_key(context or {})
-
-
-def _pandas(caller: str) -> Any:
-    return pandas(caller)

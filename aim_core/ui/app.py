@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -40,7 +40,7 @@ def plotly_js() -> Path:
     return path
 
 
-def page_endpoint(page: pages.Page):
+def page_endpoint(page: pages.Page) -> Callable[[Request], Response]:
     """An endpoint serving one page."""
 
     def endpoint(request: Request) -> Response:

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from aim_core.convert import mlflow as mlflow_convert  # noqa: E402
 from aim_core.convert.mlflow import convert_mlflow, parse_param  # noqa: E402
+from aim_core.convert.writing import finished_props, write_run  # noqa: E402
 from aim_core.errors import ConvertError  # noqa: E402
 
 T0 = 1_700_000_000_000  # ms, as MLflow stores times
@@ -73,6 +74,33 @@ def test_numeric_params_become_numbers():
     assert parse_param("adam") == "adam" and parse_param("True") == "True"
     assert parse_param("nan") == "nan" and parse_param("inf") == "inf"
     assert parse_param("1_000") == "1_000" and parse_param("") == ""
+
+
+def test_a_param_is_a_number_only_when_it_reads_back_the_same():
+    assert parse_param("007") == "007" and parse_param("+5") == "+5"
+    assert parse_param("-0") == "-0" and parse_param("00.5") == "00.5"
+    assert parse_param("1e400") == "1e400" and parse_param("0.5") == 0.5
+    assert parse_param("0.10000000000000000000001") == "0.10000000000000000000001"
+    huge = "123456789012345678901234567890"
+    assert parse_param(huge) == huge
+    assert parse_param(str(2**63 - 1)) == 2**63 - 1 and parse_param(str(2**63)) == str(2**63)
+    assert parse_param(str(-2**63)) == -2**63
+
+
+def test_a_long_numeric_param_and_a_zip_code_are_kept_as_text(own_store, repo):
+    client = own_store["client"]
+    exp = client.get_experiment_by_name("seg").experiment_id
+    run = client.create_run(exp, run_name="job")
+    client.log_batch(run.info.run_id, params=[
+        Param("job_id", "123456789012345678901234567890"), Param("zip", "007")])
+    log(client, run.info.run_id, "loss", [1.0])
+
+    result = run_cli("convert", "mlflow", "--tracking-uri", own_store["uri"], "--repo",
+                     str(repo.path), "--no-progress")
+
+    assert result.returncode == 0, result.stderr
+    assert by_name(repo)["job"]["params"] == {"job_id": "123456789012345678901234567890",
+                                              "zip": "007"}
 
 
 def test_every_run_param_tag_and_point_is_converted(store, repo):
@@ -159,3 +187,21 @@ def test_cli_converts_and_reports_a_missing_store(store, repo, tmp_path):
                       f"sqlite:///{tmp_path / 'none.db'}", "--repo", str(repo.path))
     assert missing.returncode == 1 and "No MLflow database" in missing.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_param_that_cannot_be_stored_is_named_by_its_path(repo):
+    props = finished_props("job", "default", T0 / 1000, T0 / 1000, "finished", {})
+    with pytest.raises(ValueError, match=r"Param params\.job_id = \d+ is outside the int64"):
+        write_run(repo, "a" * 24, props, {"params": {"job_id": 2**70}}, [])
+
+
+def test_a_run_already_holding_the_hash_is_left_alone_saying_what_to_do(store, repo):
+    taken = store["ids"]["broken"]
+    write_run(repo, taken, finished_props("mine", "default", T0 / 1000, T0 / 1000, "finished",
+                                          {}), {"mine": 1}, [])
+    report = convert_mlflow(store["uri"], repo)
+
+    ((what, why),) = report.failures
+    assert taken in what and f"Run {taken} already exists" in why
+    assert f"aim-core runs rm {taken}" in why and "--repo" in why
+    assert repo.get_run(taken)["mine"] == 1 and report.runs_new == 2

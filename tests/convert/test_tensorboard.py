@@ -13,7 +13,7 @@ torch_tb = pytest.importorskip("torch.utils.tensorboard")
 
 from convert_cli import by_name, entries, run_cli  # noqa: E402
 
-from aim_core import Repo  # noqa: E402
+from aim_core import Distribution, Repo  # noqa: E402
 from aim_core.convert.tensorboard import (  # noqa: E402
     convert_tensorboard,
     even_histogram,
@@ -202,7 +202,8 @@ def test_uneven_histogram_buckets_are_spread_over_even_bins():
     assert bin_range == (0.5, 3.0)
     assert counts.tolist() == [1.0, 1.0, 1.0, 1.5, 1.5]
     single, bin_range = even_histogram([0.0, 1e308], [7, 0], 2.0, 2.0)
-    assert (single.tolist(), bin_range) == ([7.0], (2.0, 2.0))
+    assert (single.tolist(), bin_range) == ([7.0], (1.5, 2.5))
+    assert Distribution(hist=single, bin_range=bin_range).range == [1.5, 2.5]
 
 
 def test_a_corrupt_event_file_is_reported_and_the_rest_converted(tmp_path, repo):

@@ -88,6 +88,16 @@ def test_missing_repo_is_an_error(tmp_path):
                     check=1).returncode == 1
 
 
+@pytest.mark.parametrize("command", [("runs", "ls"), ("reindex",), ("export", "abc", "--format",
+                                                                    "csv")])
+def test_a_missing_repo_says_what_to_do_on_the_command_line(tmp_path, command):
+    missing = tmp_path / "no repo"
+    done = aim_core(*command, "--repo", str(missing), cwd=tmp_path, check=1)
+    assert f"No aim-core repo at {missing}" in done.stderr
+    assert f"aim-core init '{missing}'" in done.stderr and "--repo" in done.stderr
+    assert "init=True" not in done.stderr
+
+
 def test_runs_ls_formats_params_metrics_and_queries(repo, tmp_path):
     path, hashes = repo
     table = aim_core("--repo", str(path), "runs", "ls", cwd=tmp_path).stdout
@@ -176,6 +186,30 @@ def test_export_csv_json_parquet(repo, tmp_path):
 
     frame = pd.read_parquet(parquet)
     assert list(frame["value"]) == [3.0, 6.0] and set(frame["run_hash"]) == {hashes["gamma"]}
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(tmp_path):
+    from aim_core import Text
+
+    path = tmp_path / "repo"
+    with Run(repo=path, system_tracking_interval=None) as run:
+        run.name = '=HYPERLINK("http://x.invalid","open")'
+        run["hparams"] = {"opt": "@SUM(A1)", "lr": -0.5}
+        run.track(-0.5, name="+cmd", step=0)
+        run.track(Text("-2+3"), name="notes", step=0)
+        run_hash = run.hash
+    flusher.close_all()
+
+    listed = rows_of(aim_core("runs", "ls", "--repo", str(path), "--format", "csv", "-p",
+                              "hparams.opt", "-p", "hparams.lr", cwd=tmp_path).stdout)
+    assert listed[0]["name"] == '\'=HYPERLINK("http://x.invalid","open")'
+    assert (listed[0]["hparams.opt"], listed[0]["hparams.lr"]) == ("'@SUM(A1)", "-0.5")
+    points = rows_of(aim_core("export", run_hash, "--format", "csv", "--repo", str(path),
+                              cwd=tmp_path).stdout)
+    assert (points[0]["metric"], points[0]["value"]) == ("'+cmd", "-0.5")
+    texts = rows_of(aim_core("export", run_hash, "--kind", "text", "--format", "csv",
+                             "--repo", str(path), cwd=tmp_path).stdout)
+    assert texts[0]["text"] == "'-2+3"
 
 
 def test_export_errors(repo, tmp_path):

@@ -281,6 +281,26 @@ def test_bad_queries_report_instead_of_returning_nothing(repo):
         repo.query_runs(123)
 
 
+@pytest.mark.parametrize("query", [
+    "1 / 0 == 1", "int('x') == 1", "len(5) == 1", "run.name + 1 == 1", "-run.name == 1",
+    "datetime(9999, 12, 31) + 1 > run.created_at", "run.hparams.opt / 2 > 0", "min([]) == 1",
+    "run.hparams.layers[0] // 0 == 1",  # alpha has layers; the others give None first
+])
+def test_a_runtime_error_between_present_values_names_the_run(repo, query):
+    with pytest.raises(QueryError, match=r"failed on run [0-9a-f]+: \w+Error"):
+        repo.query_runs(query)
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("run.hparams.missing / 0 == None", {"alpha", "beta", "delta"}),
+    ("len(run.hparams.layers) == None", {"beta", "delta"}),
+    ("int(run.hparams.missing) == None and -run.hparams.missing == None",
+     {"alpha", "beta", "delta"}),
+])
+def test_a_missing_param_is_none_through_arithmetic_and_builtins(repo, query, expected):
+    assert names(repo.query_runs(query)) == expected
+
+
 def test_filtering_reads_only_the_catalog(tmp_path):
     """A damaged file of a run the query does not match is never opened (no warning)."""
     path = tmp_path / "repo"

@@ -193,3 +193,30 @@ def test_omegaconf_lists_and_dicts_are_stored_as_plain_params(repo_path):
     run.close()
     assert Repo(repo_path).get_run(run.hash)[...] == {
         "x": [1, {"a": 2}], "cfg": {"width": 4, "sizes": [1, 4]}, "sizes": [1, 4]}
+
+
+def test_every_sequence_of_run_sequences_reads_with_aims_data_api(repo_path):
+    from aim_core import Text
+
+    with Run(repo=str(repo_path), system_tracking_interval=None) as run:
+        run.track(0.5, name="loss", step=0, epoch=0)
+        run.track(0.25, name="loss", step=2)
+        run.track(Text("a"), name="notes", step=1, epoch=1)
+    stored = Repo(str(repo_path)).get_run(run.hash)
+
+    read = {}
+    for seq in stored.sequences():
+        items = [(step, value, epoch, time) for step, (value, epoch, time) in seq.data.items()]
+        steps, (values, epochs, times) = seq.data.items_list()
+        assert [i[0] for i in items] == steps == seq.data.indices_list() == list(seq.data.indices())
+        assert list(seq.data.values()) == seq.data.values_list() == [i[1] for i in items]
+        assert [i[3] for i in items] == times and len(seq.data) == len(steps)
+        read[seq.name] = items
+    loss = read["loss"]
+    assert [(s, v, e) for s, v, e, _ in loss] == [(0, 0.5, 0.0), (2, 0.25, None)]
+    assert all(type(v) is float for _, v, _, _ in loss)
+    assert [(s, v.data, e) for s, v, e, _ in read["notes"]] == [(1, "a", 1.0)]
+    metric = stored.get_metric("loss")
+    steps, (values, epochs, _) = metric.data.items_list()
+    assert (steps, values) == ([0, 2], [0.5, 0.25]) and epochs[0] == 0.0
+    assert list(metric.data) == list(metric.data.items())

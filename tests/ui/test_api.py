@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 from ui_repo_data import CONFIGS, make_repo
 
-from aim_core import Repo
+from aim_core import Repo, Run
 from aim_core.ui.app import create_app
 from aim_core.ui.server import serve
 
@@ -272,6 +272,17 @@ def test_runs_csv_holds_every_row_of_the_table(client):
         assert row["hparams.lr"] == str(run["params"]["hparams.lr"])
         last = run["metrics"][LOSS_TRAIN]
         assert row[LOSS_TRAIN] == ("" if last is None else repr(last))
+
+
+def test_runs_csv_quotes_cells_a_spreadsheet_would_run(tmp_path):
+    with Run(repo=tmp_path, system_tracking_interval=None) as run:
+        run.name = "=cmd|' /C calc'!A0"
+        run["p"] = {"text": "+1+1", "at": "@x", "neg": -2}
+    with TestClient(create_app(tmp_path), base_url=LOCAL) as client:
+        resp = client.get("/api/runs.csv", params={"param": ["p.text", "p.at", "p.neg"]})
+    (row,) = csv.DictReader(io.StringIO(resp.text))
+    assert row["name"] == "'=cmd|' /C calc'!A0"
+    assert (row["p.text"], row["p.at"], row["p.neg"]) == ("'+1+1", "'@x", "-2")
 
 
 def test_compare_puts_params_side_by_side_and_lists_shared_metrics(client, ui_repo):

@@ -150,3 +150,12 @@ def test_runs_csv_matches_the_api(page, server):
         for key in body["shown"]["metrics"]:
             value = run["metrics"][key]
             assert row[key] == ("" if value is None else repr(value))
+
+
+def test_chart_csvs_quote_text_a_spreadsheet_would_run(page, server):
+    open_page(page, server)
+    text = page.evaluate("""() => Dash.csv(["name", "value"],
+        [["=HYPERLINK(1)", -0.5], ["@SUM(A1)", "+1"], ["ok, fine", {"a": 1}]])""")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1:] == [["'=HYPERLINK(1)", "-0.5"], ["'@SUM(A1)", "'+1"],
+                        ["ok, fine", '{"a":1}']]

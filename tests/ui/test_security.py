@@ -127,6 +127,19 @@ def test_bad_arguments_get_400_with_a_message(client, path, params):
     assert resp.json()["error"]
 
 
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("context", [DEEP, '{"a": ' + DEEP + "}", '{"a": [1]}', '{"a": {}}'])
+def test_a_context_that_is_not_a_flat_json_object_gets_400(client, ui_repo, context):
+    run_hash = ui_repo[1]["long"]
+    for path, params in [("/api/series", {"run": run_hash}),
+                         (f"/api/runs/{run_hash}/objects", {"kind": "image", "name": "img"})]:
+        resp = client.get(path, params={**params, "context": context})
+        assert resp.status_code == 400, (path, resp.text)
+        assert "context" in resp.json()["error"]
+
+
 def test_a_crafted_catalog_is_served_as_data(tmp_path):
     run_hash = make_crafted_repo(tmp_path)
     paths = ["/api/runs?auto=1", "/api/runs?sort=creation_time", "/api/runs?sort=duration",

@@ -115,6 +115,8 @@ def answer(handler: Handler, request: Request, dash: Dashboard) -> Response:
         return result if isinstance(result, Response) else JSONResponse(result)
     except (QueryError, BadRequest) as exc:
         return error(400, exc)
+    except RecursionError:  # an argument nested deeper than any parser should follow
+        return error(400, "A request argument is nested too deeply; send a flatter value.")
     except Forbidden as exc:
         return error(403, exc)
     except RunNotFoundError as exc:

@@ -188,15 +188,20 @@ def get_series(request: Request, dash: Dashboard) -> dict[str, Any]:
 
 
 def parse_context(raw: str | None) -> dict[str, Any] | None:
-    """Parse the `context` argument: a JSON object, or None when absent."""
+    """Parse the `context` argument: a flat JSON object, or None when absent; 400 otherwise."""
     if raw is None:
         return None
+    example = 'a JSON object such as {"subset": "val"}'
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"context must be a JSON object: {exc}") from None
+        raise BadRequest(f"context must be {example}: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"context is nested too deeply; it must be {example}") from None
     if not isinstance(value, dict):
-        raise BadRequest("context must be a JSON object such as {\"subset\": \"val\"}")
+        raise BadRequest(f"context must be {example}")
+    if not all(v is None or isinstance(v, (str, int, float)) for v in value.values()):
+        raise BadRequest(f"context values must be strings, numbers, booleans or null: {example}")
     return value
 
 

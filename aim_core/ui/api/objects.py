@@ -90,10 +90,11 @@ def run_objects(request: Request, dash: Dashboard) -> dict[str, Any]:
     name = request.query_params.get("name")
     if not name:
         raise BadRequest("name is required")
+    context = parse_context(request.query_params.get("context"))
     run = dash.repo.get_run(run_hash)
     if run is None:
         raise RunNotFoundError(f"No run {run_hash!r} in this repo.")
-    seq = run._object_sequence(kind, name, parse_context(request.query_params.get("context")))
+    seq = run._object_sequence(kind, name, context)
     if seq is None:
         raise RunNotFoundError(f"Run {run_hash} has no {kind} sequence {name!r} with that "
                                "context.")

@@ -14,6 +14,7 @@ from aim_core import Run
 from aim_core.errors import RunNotFoundError
 from aim_core.query import query_runs
 from aim_core.query.catalog import load_entries
+from aim_core.spreadsheet import text_cell
 from aim_core.ui import payload
 from aim_core.ui.api.handler import (
     BadRequest,
@@ -139,14 +140,15 @@ def runs_csv(request: Request, dash: Dashboard) -> Response:
 
 
 def csv_cell(value: Any) -> str:
-    """A CSV cell: empty for None, JSON for lists and dicts, repr-exact numbers."""
+    """A CSV cell: empty for None, JSON for lists and dicts, repr-exact numbers, and text a
+    spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) quoted with ``'``."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return payload.compact_json(value)
-    return str(value)
+    return str(text_cell(value))
 
 
 def catalog_entry(dash: Dashboard, run_hash: str) -> dict[str, Any]:

@@ -188,7 +188,9 @@ const Dash = {
 
   csvCell(value) {
     if (value === null || value === undefined) return "";
-    const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+    let text = typeof value === "object" ? JSON.stringify(value) : String(value);
+    // text a spreadsheet would run as a formula is shown as text (numbers stay numbers)
+    if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
     return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   },
 

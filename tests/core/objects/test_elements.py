@@ -82,6 +82,22 @@ def test_distribution_bad_arguments(kwargs):
         Distribution(**kwargs)
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"samples": [-1e308, 1e308]}, "wider than"),
+    ({"samples": np.array([-np.finfo(np.float64).max, np.finfo(np.float64).max])}, "wider than"),
+    ({"hist": [-1, 2, 3], "bin_range": (0, 1)}, "finite and not negative"),
+    ({"hist": [np.nan, 2], "bin_range": (0, 1)}, "finite and not negative"),
+    ({"hist": [np.inf, 2], "bin_range": (0, 1)}, "finite and not negative"),
+    ({"hist": [1, 2], "bin_range": (1, 0)}, "start < end"),
+    ({"hist": [1, 2], "bin_range": (1, 1)}, "start < end"),
+    ({"hist": [1, 2], "bin_range": (0, np.inf)}, "start < end"),
+    ({"hist": [1, 2], "bin_range": (-1e308, 1e308)}, "wider than"),
+])
+def test_distribution_refuses_what_it_cannot_draw_saying_why(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Distribution(**kwargs)
+
+
 # -- Audio ------------------------------------------------------------------------------------
 def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
     buffer = io.BytesIO()

@@ -149,6 +149,22 @@ def test_bad_inputs_fail_in_the_constructor(bad, error):
         Image(bad)
 
 
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 5), (5, 0), (4, 0, 1)])
+def test_an_empty_image_fails_in_the_constructor_saying_so(shape):
+    with pytest.raises(ValueError, match="at least 1x1 pixel"):
+        Image(np.zeros(shape, np.uint8))
+
+
+def test_an_empty_tensor_or_pil_image_fails_in_the_constructor():
+    torch = pytest.importorskip("torch")
+    from PIL import Image as PILImage
+
+    with pytest.raises(ValueError, match="at least 1x1 pixel"):
+        Image(torch.zeros(3, 0, 4))
+    with pytest.raises(ValueError, match="at least 1x1 pixel"):
+        Image(PILImage.new("RGB", (0, 3)))
+
+
 def run_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
