@@ -33,7 +33,8 @@ CHILD = textwrap.dedent("""
     import json, sys, time
     from aim_core import Run
     count = int(sys.argv[2])
-    run = Run(repo=sys.argv[1], flush_interval=1.0)
+    run = Run(repo=sys.argv[1], flush_interval=1.0, system_tracking_interval=None,
+              capture_terminal_logs=False)
     names = [f"m{i}" for i in range(count)]
     print(json.dumps({"hash": run.hash}), flush=True)
     step, started = 0, time.time()
@@ -48,7 +49,8 @@ CHILD = textwrap.dedent("""
 
 def flush_times(folder: Path, count: int, read: bool = True) -> dict[str, float]:
     """Median seconds of a flush touching every sequence, and one touching 10."""
-    run = Run(repo=folder, flush_interval=3600)
+    run = Run(repo=folder, flush_interval=3600, system_tracking_interval=None,
+              capture_terminal_logs=False)
     names = [f"m{i}" for i in range(count)]
     for name in names:
         run.track(0.0, name=name, step=0, context={"subset": "train"})
