@@ -82,19 +82,17 @@ class Run(RunObjects, RunProperties):
                  force_resume: bool = False, flush_interval: float | None = None,
                  system_tracking_interval: float | None = 10, log_system_params: bool = False,
                  capture_terminal_logs: bool = True, token: str | None = None) -> None:
-        from .repo import Repo
-
         check_experiment(experiment)
         self._system_options = {"system_tracking_interval": system_tracking_interval,
                                 "log_system_params": bool(log_system_params),
                                 "capture_terminal_logs": bool(capture_terminal_logs),
                                 "token": token}
-        self.repo: Repo = Repo.resolve(repo, init=not read_only)
+        self.repo: Repo = self._resolve_repo(repo, token, read_only)
         self._writer: RunWriter | None = None
         self._meta: tuple[dict, dict, dict] | None = None
         self._file_ids: dict[tuple[str, str], str] | None = None
         if read_only:
-            self.hash = check_hash(run_hash) if run_hash else _missing_hash()
+            self.hash = check_hash(run_hash) if run_hash else self._missing_hash()
             self._open_read_only()
             return
         self.hash = check_hash(run_hash) if run_hash else uuid.uuid4().hex[:24]
@@ -113,7 +111,17 @@ class Run(RunObjects, RunProperties):
             self["__system_params"] = system_params()
 
     # -- opening -----------------------------------------------------------------------
-    def _open_writer(self, resume: bool, experiment: str | None, interval: float) -> RunWriter:
+    def _resolve_repo(self, repo: Any, token: str | None, read_only: bool) -> Repo:
+        """The repo this run lives in (a remote run overrides it)."""
+        from .repo import Repo
+
+        return Repo.resolve(repo, init=not read_only)
+
+    def _missing_hash(self) -> str:
+        raise RunNotFoundError("read_only=True needs the hash of an existing run.")
+
+    def _new_writer(self, resume: bool, experiment: str | None, interval: float) -> RunWriter:
+        """The storage writer of this run, created or resumed (a remote run overrides it)."""
         writer = RunWriter(self.repo.runs_dir, self.hash, self.repo.catalog, interval)
         if resume:
             if not writer.path.exists():
@@ -121,6 +129,11 @@ class Run(RunObjects, RunProperties):
             writer.resume()
         else:
             writer.create(default_props(self.hash, experiment))
+        return writer
+
+    def _open_writer(self, resume: bool, experiment: str | None, interval: float) -> RunWriter:
+        """The run's writer with its system sampler and terminal capture (one per run)."""
+        writer = self._new_writer(resume, experiment, interval)
         from .system.tracking import start_tracking
 
         options = self._system_options  # one sampler and one capture per run, not per handle
@@ -396,10 +409,6 @@ class Run(RunObjects, RunProperties):
                     self._writer, self._closed = writer, False
                     writer.handles += 1
                 raise
-
-
-def _missing_hash() -> str:
-    raise RunNotFoundError("read_only=True needs the hash of an existing run.")
 
 
 def _as_str(value: Any, path: str) -> str:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import uuid
-import weakref
 from typing import Any
 
 from ..errors import RemoteError
-from ..run import Run, check_experiment, check_hash, default_flush_interval
-from ..storage import flusher as registry
+from ..run import Run
 from ..storage.chunks import Columns
 from .repo import RemoteRepo
 
@@ -18,47 +15,18 @@ class RemoteRun(Run):
     """A run tracked through a server: the same API; writes travel as batches, reads as API
     calls. ``token`` (else ``AIM_CORE_TOKEN``) is sent with every request."""
 
-    def __init__(self, run_hash: str | None = None, *, repo: Any = None,
-                 experiment: str | None = None, read_only: bool = False,
-                 force_resume: bool = False, flush_interval: float | None = None,
-                 system_tracking_interval: float | None = 10, log_system_params: bool = False,
-                 capture_terminal_logs: bool = True, token: str | None = None) -> None:
-        check_experiment(experiment)
-        self._system_options = {"system_tracking_interval": system_tracking_interval,
-                                "log_system_params": bool(log_system_params),
-                                "capture_terminal_logs": bool(capture_terminal_logs),
-                                "token": token}
-        self.repo = repo if isinstance(repo, RemoteRepo) else RemoteRepo(repo, token=token)
-        self._writer, self._meta, self._file_ids, self._status = None, None, None, None
-        if read_only:
-            if not run_hash:
-                raise self.repo.not_found("")
-            self.hash = check_hash(run_hash)
-            self._open_read_only()
-            return
-        self.hash = check_hash(run_hash) if run_hash else uuid.uuid4().hex[:24]
-        interval = default_flush_interval() if flush_interval is None else flush_interval
-        self._writer = registry.get_or_open(
-            self.repo.root, self.hash,
-            lambda: self._open_remote_writer(run_hash is not None, experiment, interval))
-        self._finalizer = weakref.finalize(self, registry.release_dropped, self.repo.root,
-                                           self._writer)
-        if run_hash is not None and experiment is not None:
-            self.experiment = experiment
-        if log_system_params:
-            from ..system.environment import system_params
+    _status: str | None = None
 
-            self["__system_params"] = system_params()
+    def _resolve_repo(self, repo: Any, token: str | None, read_only: bool) -> RemoteRepo:
+        """The server's repo: ``repo`` itself, or one opened from its URL."""
+        return repo if isinstance(repo, RemoteRepo) else RemoteRepo(repo, token=token)
 
-    def _open_remote_writer(self, resume: bool, experiment: str | None, interval: float) -> Any:
-        """The run's writer with its system sampler and terminal capture (one per run)."""
-        from ..system.tracking import start_tracking
+    def _missing_hash(self) -> str:
+        raise self.repo.not_found("")
 
-        writer = self.repo.open_writer(self.hash, resume, experiment, interval)
-        options = self._system_options
-        writer.system = start_tracking(writer, options["system_tracking_interval"],
-                                       options["capture_terminal_logs"])
-        return writer
+    def _new_writer(self, resume: bool, experiment: str | None, interval: float) -> Any:
+        """The client-side writer that sends this run's batches to the server."""
+        return self.repo.open_writer(self.hash, resume, experiment, interval)
 
     @classmethod
     def from_catalog(cls, repo: Any, run_hash: str, entry: dict[str, Any]) -> RemoteRun:
