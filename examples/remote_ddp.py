@@ -13,6 +13,7 @@ one node and give every job ``AimLogger(repo="aim://that-node:53800")``; with a 
 from __future__ import annotations
 
 import argparse
+import atexit
 import socket
 import subprocess
 import sys
@@ -40,6 +41,11 @@ class Regressor(LightningModule):
         x, y = batch
         return torch.nn.functional.mse_loss(self.net(x), y)
 
+    def setup(self, stage: str) -> None:
+        # Each worker destroys its gloo process group before exit: torch can abort a worker that
+        # exits with it alive (pytorch/pytorch#190489), and Lightning does this only for NCCL.
+        atexit.register(destroy_process_group)
+
     def training_step(self, batch, batch_idx):
         loss = self._loss(batch)
         self.log("train_loss", loss, sync_dist=True)
@@ -50,6 +56,12 @@ class Regressor(LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def destroy_process_group() -> None:
+    """Destroys this process's process group, if it has one."""
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def loaders(n: int = 512) -> tuple[DataLoader, DataLoader]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import pickle
@@ -100,12 +101,23 @@ class ChattyModel(TinyModel):
         return super().training_step(batch, batch_idx)
 
 
+def _destroy_process_group() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 class RankProbe(TinyModel):
     """Writes what each rank's logger looks like into ``marker_dir``."""
 
     def __init__(self, marker_dir: str) -> None:
         super().__init__()
         self.marker_dir = marker_dir
+
+    def setup(self, stage: str) -> None:
+        # A gloo worker that exits with its process group alive is sometimes aborted by torch
+        # ("terminate called without an active exception", pytorch/pytorch#190489); Lightning
+        # destroys the group at exit only for NCCL.
+        atexit.register(_destroy_process_group)
 
     def on_train_start(self) -> None:
         logger = self.logger
