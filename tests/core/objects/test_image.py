@@ -11,7 +11,7 @@ import pytest
 from PIL import Image as PILImage
 
 from aim_core import Image
-from aim_core.objects import Payload
+from aim_core.objects import Payload, png
 
 RGB = np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)
 
@@ -224,3 +224,27 @@ def test_array_png_writer_is_lossless_for_every_channel_count(shape):
         expected = array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array
         assert np.array_equal(np.asarray(pil), expected)
         assert pil.mode == back.meta["mode"] and back.size == (shape[1], shape[0])
+
+
+@pytest.mark.parametrize("rows_alike", [True, False])
+def test_array_png_writer_picks_the_filter_that_suits_the_picture(rows_alike):
+    ramp = np.arange(0, 250, 5, dtype=np.uint8)
+    array = np.tile(ramp, (30, 1)) if rows_alike else np.tile(ramp[:30, None], (1, 50))
+    assert png._pick_filter(array, 1) == (2 if rows_alike else 1)  # Up, else Sub
+    data = Image(array).to_storage()[1]
+    assert np.array_equal(np.asarray(PILImage.open(io.BytesIO(data))), array)
+    assert len(data) < array.size // 4  # the filter left runs that deflate well
+
+
+def test_array_png_writer_without_isal_uses_zlib():
+    result = run_python(
+        "import io, sys, numpy as np\n"
+        "sys.modules['isal'] = None  # as if the [media] extra's isal were not installed\n"
+        "from PIL import Image as PILImage\n"
+        "from aim_core.objects import png\n"
+        "assert png._deflater() is png._zlib_deflate\n"
+        "array = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)\n"
+        "back = np.asarray(PILImage.open(io.BytesIO(png.encode_png(array))))\n"
+        "print(np.array_equal(back, array))\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
