@@ -165,23 +165,25 @@ def test_an_empty_tensor_or_pil_image_fails_in_the_constructor():
         Image(PILImage.new("RGB", (0, 3)))
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+def python_prints(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (which must exit cleanly)."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 def test_constructor_does_no_pillow_work():
-    result = run_python(
+    printed = python_prints(
         "import sys, numpy as np\n"
         "from aim_core import Image\n"
         "Image(np.zeros((64, 64, 3), np.uint8), caption='c')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'PIL'))\n")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert printed == "[]"
 
 
 def test_without_pillow_image_says_what_to_install():
-    result = run_python(
+    printed = python_prints(
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
@@ -195,17 +197,15 @@ def test_without_pillow_image_says_what_to_install():
         "    Image(np.zeros((4, 4), np.uint8))\n"
         "except ImportError as exc:\n"
         "    print(exc)\n")
-    assert result.returncode == 0, result.stderr
-    assert "pip install 'aim-core[media]'" in result.stdout
+    assert "pip install 'aim-core[media]'" in printed
 
 
 def test_import_aim_core_stays_light():
-    result = run_python(
+    printed = python_prints(
         "import sys, aim_core\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'PIL', 'torch', 'plotly', 'matplotlib'}))\n")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert printed == "[]"
 
 
 def test_stored_bytes_decode_with_plain_pillow():
@@ -236,7 +236,7 @@ def test_array_png_writer_compresses_smooth_pictures(rows_alike):
 
 
 def test_array_png_writer_without_isal_uses_zlib():
-    result = run_python(
+    printed = python_prints(
         "import io, sys, numpy as np\n"
         "sys.modules['isal'] = None  # as if the [media] extra's isal were not installed\n"
         "from PIL import Image as PILImage\n"
@@ -245,5 +245,4 @@ def test_array_png_writer_without_isal_uses_zlib():
         "array = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)\n"
         "back = np.asarray(PILImage.open(io.BytesIO(png.encode_png(array))))\n"
         "print(np.array_equal(back, array))\n")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True"
+    assert printed == "True"
