@@ -97,29 +97,27 @@ def _paths_of(steps: list[tuple[bool, Any]]) -> list[Path_]:
 def scan(repo: Repo, paths: Iterable[Path_]) -> Iterator[tuple[str, Entry]]:
     """Yield ``(hash, partial entry)`` for every run, holding ``paths`` and :data:`ALWAYS`.
 
-    SQLite parses each entry once (one ``json_extract`` of all paths per row) and returns
-    the whole table as one JSON array, which Python decodes in one call. Missing values
-    come back as null, which a query cannot tell from a missing key anyway. Entries holding
-    NaN or infinite numbers (not JSON to SQLite; the catalog writes them with a leading
-    space, see ``storage.catalog.entry_text``) are decoded in Python instead.
+    SQLite reads the table once, parses each entry once (one ``json_extract`` of all paths
+    per row) and returns the whole table as one JSON array, which Python decodes in one
+    call. Missing values come back as null, which a query cannot tell from a missing key
+    anyway. Entries holding NaN or infinite numbers (not JSON to SQLite; the catalog writes
+    them with a leading space, see ``storage.catalog.entry_text``) come back as their text,
+    decoded in Python.
     """
-    wanted = _minimal(set(paths) | set(ALWAYS))
+    wanted = _minimal(set(paths) | set(ALWAYS))  # two paths at least: an array of values
     marks = ", ".join("?" * len(wanted))
-    sql = (f"SELECT json_group_array(json_array(rowid, key, json_extract(value, {marks}))) "
-           f'FROM (SELECT rowid, key, value FROM "{TABLE}" '
-           f"WHERE substr(value, 1, 1) != ' ' ORDER BY rowid)")
+    sql = ("SELECT json_group_array(CASE WHEN substr(value, 1, 1) != ' ' "
+           f"THEN json_array(key, json_extract(value, {marks})) ELSE json_array(key, 0, value) "
+           f'END) FROM (SELECT key, value FROM "{TABLE}" ORDER BY rowid)')
     (text,), = _select(repo, sql, tuple(_json_path(p) for p in wanted))
-    rows = json.loads(text)
-    odd = _select(repo, f'SELECT rowid, key, value FROM "{TABLE}" '
-                        "WHERE substr(value, 1, 1) = ' '", ())
-    if odd:
-        rows += [[rowid, key, [_extract(json.loads(value), p) for p in wanted]]
-                 for rowid, key, value in odd]
-        rows.sort(key=lambda row: row[0])
     plan = [(path[:-1], path[-1]) for path in wanted]
-    for _rowid, run_hash, values in rows:
+    for row in json.loads(text):
+        run_hash, values = row[0], row[1]
         if run_hash in SKIP_KEYS:
             continue
+        if len(row) == 3:  # an entry SQLite cannot parse: its text, decoded here
+            stored = json.loads(row[2])
+            values = [_extract(stored, p) for p in wanted]
         entry: Entry = {"props": {}, "params": {}}
         for (parents, leaf), value in zip(plan, values, strict=True):
             if value is None:

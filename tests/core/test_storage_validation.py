@@ -9,6 +9,7 @@ import pytest
 
 from aim_core import Repo, Run, Text
 from aim_core.errors import StorageError
+from aim_core.query.catalog import scan
 
 
 def test_out_of_range_step_is_refused_and_the_run_goes_on(repo_path):
@@ -117,6 +118,9 @@ def test_nan_and_inf_params_and_summaries_keep_catalog_queries_working(repo_path
     assert found[plain.hash] == 0.25 and np.isnan(found[odd.hash])
     params = {m.hash: m.params for m in repo.query_runs("")}
     assert np.isnan(params[odd.hash]["hparams"]["lr"])
+    partial = dict(scan(repo, {("params", "hparams", "clip")}))  # SQLite's fast path, no fallback
+    assert partial[odd.hash]["params"]["hparams"]["clip"] == float("inf")
+    assert partial[plain.hash]["params"]["hparams"]["clip"] == 1.0
 
 
 def test_a_sequence_kind_is_fixed_by_its_first_point(repo_path):
