@@ -88,7 +88,7 @@ def run_workload(store: str, runs: int, points: int, strace: bool = False
         command = [sys.executable, "-c", WORKLOAD, store, str(folder), str(runs), str(points)]
         trace = folder.with_suffix(".strace")
         if strace:
-            # seccomp-bpf: only the sync calls stop the process, so tracing costs no time
+            # seccomp-bpf: only the sync calls stop the process, so tracing costs next to no time
             command = ["strace", "-f", "--seccomp-bpf", "-y", "-o", str(trace),
                        "-e", f"trace={SYNC_CALLS}", *command]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
