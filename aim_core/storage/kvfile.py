@@ -207,8 +207,12 @@ def open_read_only(path: Path, probe: str = "SELECT 1 FROM sqlite_master LIMIT 1
             raise
     if _has_commits_in_wal(path):
         return _open_private_copy(path, probe)
-    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
-                           check_same_thread=False)
+    return _probed(sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False), probe)
+
+
+def _probed(conn: sqlite3.Connection, probe: str) -> sqlite3.Connection:
+    """``conn`` once ``probe`` reads through it; closed, and the error raised, otherwise."""
     try:
         conn.execute(probe).fetchall()
     except sqlite3.Error:
@@ -261,12 +265,7 @@ def _open_private_copy(path: Path, probe: str) -> sqlite3.Connection:
         raise
     conn.copy_dir = folder
     weakref.finalize(conn, shutil.rmtree, folder, True)  # also when never closed
-    try:
-        conn.execute(probe).fetchall()
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
+    return _probed(conn, probe)
 
 
 def _cannot_write_beside(path: Path) -> bool:
