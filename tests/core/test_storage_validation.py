@@ -118,7 +118,7 @@ def test_nan_and_inf_params_and_summaries_keep_catalog_queries_working(repo_path
     assert found[plain.hash] == 0.25 and np.isnan(found[odd.hash])
     params = {m.hash: m.params for m in repo.query_runs("")}
     assert np.isnan(params[odd.hash]["hparams"]["lr"])
-    partial = dict(scan(repo, {("params", "hparams", "clip")}))  # SQLite's fast path, no fallback
+    partial = dict(scan(repo, {("params", "hparams", "clip")}))  # odd: decoded from its text
     assert partial[odd.hash]["params"]["hparams"]["clip"] == float("inf")
     assert partial[plain.hash]["params"]["hparams"]["clip"] == 1.0
 
